@@ -18,19 +18,41 @@ from .errors import (
     AxonTypeError,
     BackendMismatchError,
     InvalidArgumentError,
+    LayerError,
     NativeUnavailableWarning,
     ShapeError,
     TracerError,
 )
 from .eval_shape import eval_shape
+from . import graph, nn
+from .graph import (
+    Layer, Node, Parameter, Pipeline, StatefulOutput, block, constant, container, input, layer,
+    namespace, nx, optional, or_else, param,
+)
+from .model_state import ModelState, freeze, unfreeze
+from .build import build, get_output_shape, init, predict
+from .display import summary, to_dot, to_mermaid
+from .graph_tools import (
+    attach_hook, get_inputs, get_op_counts, get_parameters, map_nodes, pop_node, rewrite_nodes,
+)
+from .nn import *  # noqa: F403 - the graph constructors, flat as in Elixir Axon
 from . import _native_ops
 
 _native_ops.install()
 
 __version__ = "0.1.0"
 
-__all__ = [
+_GRAPH = [
+    "Layer", "ModelState", "Node", "Parameter", "Pipeline", "StatefulOutput", "attach_hook",
+    "block", "build", "constant", "container", "freeze", "get_inputs", "get_op_counts",
+    "get_output_shape", "get_parameters", "graph", "init", "input", "layer", "map_nodes",
+    "namespace", "nn", "nx", "optional", "or_else", "param", "pop_node", "predict",
+    "rewrite_nodes", "summary", "to_dot", "to_mermaid", "unfreeze",
+]
+
+__all__ = _GRAPH + nn.__all__ + [
     "AbstractArray",
+    "LayerError",
     "AxonError",
     "AxonTypeError",
     "BackendMismatchError",

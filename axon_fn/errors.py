@@ -12,6 +12,7 @@ __all__ = [
     "InvalidArgumentError",
     "BackendMismatchError",
     "TracerError",
+    "LayerError",
     "NativeUnavailableWarning",
 ]
 
@@ -42,6 +43,11 @@ class BackendMismatchError(AxonError, TypeError):
 
 class TracerError(AxonError, TypeError):
     """A traced value was used in a way that would silently lose its gradient."""
+
+
+class LayerError(AxonError, ValueError):
+    """A layer of a model failed while running; the message names the layer, its op and the
+    shapes it received, and the original error is chained as ``__cause__``."""
 
 
 class NativeUnavailableWarning(UserWarning):

@@ -25,7 +25,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 _ALPHA_P = -_SELU_ALPHA * _SELU_SCALE  # the value selu saturates to at -inf
 
 
-def _check_rate(layer, rate):
+def check_rate(layer, rate):
     if (not isinstance(rate, numbers.Real) or isinstance(rate, bool)
             or not 0 <= float(rate) < 1):
         raise InvalidArgumentError(f"layers.{layer}: `rate` must lie in [0, 1), got {rate!r}")
@@ -45,7 +45,7 @@ def _keep_mask(layer, key, rate, noise_shape, x):
 
 
 def _inverted(layer, x, key, rate, training, noise_shape):
-    rate = _check_rate(layer, rate)
+    rate = check_rate(layer, rate)
     if not training or rate == 0:
         return x
     mask = _keep_mask(layer, key, rate, noise_shape, x)
@@ -53,7 +53,7 @@ def _inverted(layer, x, key, rate, training, noise_shape):
 
 
 def _alpha(layer, x, key, rate, training, noise_shape):
-    rate = _check_rate(layer, rate)
+    rate = check_rate(layer, rate)
     if not training or rate == 0:
         return x
     keep = 1.0 - rate

@@ -1,0 +1,300 @@
+"""Turn a model graph into two pure functions: ``init_fn`` and ``predict_fn``.
+
+>>> import numpy as np, axon_fn
+>>> model = axon_fn.input("x", shape=(None, 3)) >> axon_fn.dense(2)
+>>> init_fn, predict_fn = build(model)
+>>> state = init_fn(np.zeros((1, 3), np.float32), axon_fn.random.key(0))
+>>> predict_fn(state, np.ones((4, 3), np.float32)).shape
+(4, 2)
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import optree
+
+from . import random as _random
+from ._checks import is_int
+from ._core import AbstractArray
+from ._program import compile_graph, layer_key
+from .errors import AxonTypeError, InvalidArgumentError, ShapeError
+from .graph.core import MISSING
+from .model_state import ModelState, flatten_paths, merge_trees, nest_paths
+
+__all__ = ["build", "init", "predict", "get_output_shape"]
+
+_MODES = ("inference", "train")
+
+
+def _describe_inputs(program):
+    return ", ".join(f"{name!r} (shape {node.meta['shape']}"
+                     f"{', ' + str(node.meta['dtype']) if node.meta['dtype'] else ''}"
+                     f"{', optional' if node.meta['optional'] else ''})"
+                     for name, node in program.inputs.items())
+
+
+def _as_input_dict(program, inputs, where):
+    if isinstance(inputs, dict):
+        return dict(inputs)
+    if len(program.inputs) == 1:
+        return {next(iter(program.inputs)): inputs}
+    raise AxonTypeError(f"{where}: this model has {len(program.inputs)} inputs; pass a dict "
+                        f"{{name: array}}. It expects: {_describe_inputs(program)}")
+
+
+def _check_inputs(program, inputs, where):
+    """Validate names, ranks, fixed sizes and dtype kinds against the declared inputs."""
+    unknown = [n for n in inputs if n not in program.inputs]
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown input {unknown[0]!r}; the model expects: "
+                                   f"{_describe_inputs(program)}")
+    for name, node in program.inputs.items():
+        if name not in inputs or inputs[name] is None:
+            if not node.meta["optional"]:
+                raise InvalidArgumentError(f"{where}: missing input {name!r}; the model expects: "
+                                           f"{_describe_inputs(program)}")
+            inputs.pop(name, None)
+            continue
+        value = inputs[name]
+        if not hasattr(value, "shape"):
+            value = inputs[name] = np.asarray(value)
+        declared, got = node.meta["shape"], tuple(value.shape)
+        if declared is not None and (len(declared) != len(got) or any(
+                d is not None and d != g for d, g in zip(declared, got))):
+            raise ShapeError(f"{where}: input {name!r} expected shape {declared} (None: any "
+                             f"size), got {got}")
+        dtype = node.meta["dtype"]
+        if dtype is not None and np.dtype(value.dtype).kind != dtype.kind and not (
+                dtype.kind in "iu" and np.dtype(value.dtype).kind in "iu"):
+            raise AxonTypeError(f"{where}: input {name!r} expected dtype {dtype}, got "
+                                f"{np.dtype(value.dtype)}")
+    return inputs
+
+
+def _template(program, template):
+    if template is None:
+        template = {}
+        for name, node in program.inputs.items():
+            shape = node.meta["shape"]
+            if shape is None:
+                if node.meta["optional"]:
+                    continue
+                raise InvalidArgumentError(f"init: input {name!r} declares no shape; pass a "
+                                           f"template array for it")
+            template[name] = AbstractArray(tuple(1 if d is None else d for d in shape),
+                                           node.meta["dtype"] or "float32")
+    template = _check_inputs(program, _as_input_dict(program, template, "init"), "init")
+    return {name: AbstractArray(v.shape, v.dtype) for name, v in template.items()}
+
+
+def _key(key, where):
+    if is_int(key):
+        return _random.key(int(key))
+    if isinstance(key, np.ndarray) and key.shape == (2,) and key.dtype == np.uint32:
+        return key
+    raise AxonTypeError(f"{where}: `key` must be an int seed or a key from axon_fn.random.key, "
+                        f"got {key!r}")
+
+
+def _initial_leaves(initial):
+    if initial is None:
+        return {}, set()
+    if isinstance(initial, ModelState):
+        frozen = set(flatten_paths(initial.frozen))
+        return flatten_paths(initial.data), frozen
+    if isinstance(initial, dict):
+        return flatten_paths(initial), set()
+    raise AxonTypeError(f"init: `initial` must be a ModelState or a nested dict "
+                        f"{{layer: {{param: array}}}}, got {type(initial).__name__}")
+
+
+def _init(program, template, key, initial):
+    key = _key(key, "init")
+    given, frozen_given = _initial_leaves(initial)
+    parts = {"trainable": {}, "state": {}, "frozen": {}}
+    used = set()
+
+    def provider(step, path, name, args):
+        parameter = next(p for p in step.node.parameters if p.name == name)
+        try:
+            shape = parameter.resolve_shape([tuple(a.shape) for a in args])
+        except Exception as error:
+            raise ShapeError(f"layer {'.'.join(path)!r} (op {step.node.op}): cannot work out the "
+                             f"shape of parameter {name!r} from inputs of shape "
+                             f"{[tuple(a.shape) for a in args]}: {error}") from error
+        full = path + (name,)
+        if full in given:
+            value = given[full]
+            used.add(full)
+            if tuple(np.shape(value)) != shape:
+                raise ShapeError(f"init: initial value for {'.'.join(full)!r} has shape "
+                                 f"{tuple(np.shape(value))}; the model expects {shape}")
+        else:
+            value = parameter.initializer(layer_key(key, full), shape, parameter.dtype)
+        part = "state" if parameter.kind == "state" else (
+            "frozen" if full in frozen_given else "trainable")
+        parts[part][full] = value
+        return AbstractArray(shape, value.dtype)
+
+    program.run(template, provider, training=False, record=lambda *record: None)
+    unknown = [p for p in given if p not in used]
+    if unknown:
+        known = [".".join(p) for part in parts.values() for p in part]
+        raise InvalidArgumentError(f"init: `initial` has {'.'.join(unknown[0])!r}, which is not a "
+                                   f"parameter of this model; it has: {', '.join(known) or 'none'}")
+    return ModelState(*(nest_paths(parts[k]) for k in ("trainable", "state", "frozen")))
+
+
+def _lookup(tree, path):
+    for part in path:
+        tree = tree.get(part)
+        if tree is None:
+            return None
+    return tree
+
+
+def _param_provider(state):
+    def provider(step, path, name, args):
+        for part in (state.trainable, state.frozen, state.state):
+            layer = _lookup(part, path)
+            if layer is not None and name in layer:
+                return layer[name]
+        raise InvalidArgumentError(f"predict: the state has no parameter "
+                                   f"{'.'.join(path + (name,))!r}; initialize it with init_fn "
+                                   f"(or pass it in `initial`)")
+    return provider
+
+
+def _keep_dtypes(old, updates):
+    """New state values in the dtype of the values they replace (float32 statistics stay
+    float32 when a float64 batch goes through)."""
+    old = flatten_paths(old)
+    return nest_paths({path: value.astype(old[path].dtype) if path in old and
+                       value.dtype != old[path].dtype else value for path, value in updates.items()})
+
+
+def _as_state(state):
+    if isinstance(state, ModelState):
+        return state
+    if isinstance(state, dict):
+        return ModelState(state)
+    raise AxonTypeError(f"predict: `state` must be the ModelState from init_fn, got "
+                        f"{type(state).__name__}")
+
+
+def _output(value):
+    return optree.tree_map(lambda v: None if v is MISSING else v, value, none_is_leaf=True)
+
+
+def build(model, mode="inference"):
+    """Compile ``model`` (a node, or a dict/tuple of nodes) into ``(init_fn, predict_fn)``.
+
+    * ``init_fn(template=None, key=0, initial=None) -> ModelState``: parameter shapes come from
+      the template's shapes (an array, ``AbstractArray`` or ``{input name: ...}``; ``None`` uses
+      the declared input shapes with 1 for each ``None``). Each parameter's values depend only on
+      the key, its layer's name and its own name. ``initial`` (a ModelState or nested dict, may
+      be partial) supplies values that are kept as given after a shape check.
+    * ``predict_fn(state, inputs, *, key=None)``: ``inputs`` is an array (one-input models) or
+      ``{name: array}``. In ``mode="train"`` it returns ``(prediction, new_state)`` with updated
+      layer state (batch-norm statistics), and dropout layers draw from ``key``.
+
+    >>> import numpy as np, axon_fn
+    >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.dense(1) >> axon_fn.dropout(0.5)
+    >>> init_fn, train_fn = build(model, mode="train")
+    >>> y, new_state = train_fn(init_fn(), np.ones((3, 2)), key=axon_fn.random.key(1))
+    >>> y.shape
+    (3, 1)
+    """
+    if mode not in _MODES:
+        raise InvalidArgumentError(f"build: `mode` must be 'inference' or 'train', got {mode!r}")
+    program = compile_graph(model)
+    training = mode == "train"
+
+    def init_fn(template=None, key=0, initial=None):
+        return _init(program, _template(program, template), key, initial)
+
+    def predict_fn(state, inputs, *, key=None):
+        state = _as_state(state)
+        inputs = _check_inputs(program, _as_input_dict(program, inputs, "predict"), "predict")
+        if training and key is None and program.stochastic:
+            raise InvalidArgumentError(f"predict: the model has random layers "
+                                       f"({', '.join(program.stochastic)}); in train mode pass "
+                                       f"key=axon_fn.random.key(...) (a new one each step)")
+        if key is not None:
+            key = _key(key, "predict")
+        updates = {} if training else None
+        out = _output(program.run(inputs, _param_provider(state), training=training, key=key,
+                                  updates=updates))
+        if not training:
+            return out
+        new_state = merge_trees(state.state, _keep_dtypes(state.state, updates))
+        return out, state.replace(state=new_state)
+
+    init_fn.__doc__ = "Initialize the model's ModelState; see axon_fn.build."
+    predict_fn.__doc__ = f"Run the model in {mode} mode; see axon_fn.build."
+    return init_fn, predict_fn
+
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def _cached(model, mode):
+    if not hasattr(model, "__weakref__") or isinstance(model, dict):
+        return build(model, mode)
+    per_model = _CACHE.setdefault(model, {})
+    if mode not in per_model:
+        per_model[mode] = build(model, mode)
+    return per_model[mode]
+
+
+def init(model, template=None, key=0, initial=None):
+    """``build(model)[0](template, key, initial)``: initialize a model's parameters.
+
+    >>> import numpy as np, axon_fn
+    >>> state = init(axon_fn.input("x", shape=(None, 3)) >> axon_fn.dense(2), np.ones((1, 3)))
+    >>> state.trainable["dense_0"]["kernel"].shape
+    (3, 2)
+    """
+    return _cached(model, "inference")[0](template, key, initial)
+
+
+def predict(model, state, inputs, *, mode="inference", key=None):
+    """``build(model, mode)[1](state, inputs, key=key)``: run a model once.
+
+    >>> import numpy as np, axon_fn
+    >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.relu()
+    >>> predict(model, init(model), np.array([[-1.0, 2.0]]))
+    array([[0., 2.]])
+    """
+    return _cached(model, mode)[1](state, inputs, key=key)
+
+
+def _shape_only(step, path, name, args):
+    parameter = next(p for p in step.node.parameters if p.name == name)
+    return AbstractArray(parameter.resolve_shape([tuple(a.shape) for a in args]), parameter.dtype)
+
+
+def trace_shapes(model, template=None):
+    """Run ``model`` on shapes alone: ``(program, records, output)`` where each record is
+    ``(step, path, argument values, output value)`` with ``AbstractArray`` values."""
+    program = compile_graph(model)
+    records = []
+    template = _template(program, template)
+    output = program.run(template, _shape_only, training=False,
+                         record=lambda *record: records.append(record))
+    return program, records, output
+
+
+def get_output_shape(model, template=None):
+    """The output shape(s) of ``model`` for ``template`` (see :func:`build`), from the shape
+    rules alone.
+
+    >>> import axon_fn
+    >>> get_output_shape(axon_fn.input("x", shape=(None, 5)) >> axon_fn.dense(3))
+    (1, 3)
+    """
+    _, _, output = trace_shapes(model, template)
+    return optree.tree_map(lambda v: None if v is MISSING else tuple(v.shape), output,
+                           none_is_leaf=True)
