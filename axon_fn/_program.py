@@ -43,18 +43,18 @@ def _topological(output):
 
 def _identity(node):
     """What a name belongs to: the block definition for block calls (they share a name)."""
-    return node.meta["block"] if node.op == "block" else node
+    return node.meta.get("block", node)
 
 
 def _assign_names(order):
     names, owner = {}, {}
     for node in order:
-        explicit = node.name or (node.meta["block"].name if node.op == "block" else None)
+        explicit = node.name
         if explicit is None:
             continue
         if explicit in owner and owner[explicit] is not _identity(node):
             other = owner[explicit]
-            other_op = "block" if not isinstance(other, Node) else other.op
+            other_op = other.op
             raise InvalidArgumentError(
                 f"duplicate layer name {explicit!r}: it names both a {other_op} layer and a "
                 f"{node.op} layer; every layer and input of a model needs its own name")
@@ -121,7 +121,7 @@ class Program:
                 self.inputs[name] = node
             refs = tuple(p.name if isinstance(p, Parameter) else slot[id(p)] for p in node.args)
             sub = None
-            if node.op == "block":
+            if "block" in node.meta:
                 blk = node.meta["block"]
                 if id(blk) not in subs:
                     subs[id(blk)] = _compile_block(blk, name, len(node.args))

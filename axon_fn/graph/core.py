@@ -188,21 +188,23 @@ class Block:
 
     fn: object
     name: str | None = None
+    op: str = "block"
 
     def __call__(self, *inputs):
         for i, node in enumerate(inputs):
             if not isinstance(node, Node):
                 raise AxonTypeError(f"block: input {i} must be a model node, got "
                                     f"{type(node).__name__}")
-        return Node("block", tuple(inputs), None, MappingProxyType({}), self.name,
+        return Node(self.op, tuple(inputs), None, MappingProxyType({}), self.name,
                     MappingProxyType({"block": self}))
 
 
-def block(fn, *, name=None):
+def block(fn, *, name=None, op_name="block"):
     """Share parameters between several applications of a sub-model, as Axon's ``block``.
 
     ``fn`` builds a graph from input nodes; every call of the result reuses the same
-    parameters (stored under the block's name).
+    parameters (stored under the block's name, ``{op_name}_N`` by default). Composite layers
+    (transformer blocks) are blocks called once.
 
     >>> import axon_fn
     >>> shared = block(lambda v: v >> axon_fn.dense(4))
@@ -213,7 +215,7 @@ def block(fn, *, name=None):
     """
     if not callable(fn):
         raise AxonTypeError(f"block: `fn` must be callable, got {type(fn).__name__}")
-    return Block(fn, _check_name(name, "block"))
+    return Block(fn, _check_name(name, "block"), _check_name(op_name, "block", required=True))
 
 
 def namespace(name, model):
