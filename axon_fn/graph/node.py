@@ -286,6 +286,7 @@ def constructor(op, n_inputs=1):
 
         build.__name__ = make.__name__
         build.__qualname__ = make.__qualname__
+        build.__module__ = make.__module__  # so doctest finds the example in make's module
         build.__doc__ = make.__doc__
         build.__wrapped__ = make
         return build

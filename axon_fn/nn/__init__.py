@@ -9,15 +9,17 @@ flat from :mod:`axon_fn`.
 """
 
 from . import activation as _activation
+from . import attention as _attention
 from . import combine as _combine
 from . import dropout as _dropout
 from . import linear as _linear
 from . import normalization as _normalization
 from .activation import *  # noqa: F403
+from .attention import *  # noqa: F403
 from .combine import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .normalization import *  # noqa: F403
 
-__all__ = [*_activation.__all__, *_combine.__all__, *_dropout.__all__, *_linear.__all__,
+__all__ = [*_activation.__all__, *_attention.__all__, *_combine.__all__, *_dropout.__all__, *_linear.__all__,
            *_normalization.__all__]

@@ -59,8 +59,8 @@ def batch_norm(x, *, momentum=0.1, epsilon=1e-5, channel_index=-1, gamma_initial
     >>> model = axon_fn.input("x", shape=(None, 1)) >> batch_norm()
     >>> init_fn, train_fn = axon_fn.build(model, mode="train")
     >>> y, new = train_fn(init_fn(), np.array([[0.0], [2.0]]))
-    >>> y.ravel().round(3).tolist(), new.state["batch_norm_0"]["mean"].tolist()
-    ([-1.0, 1.0], [0.1])
+    >>> y.ravel().round(3).tolist(), new.state["batch_norm_0"]["mean"]
+    ([-1.0, 1.0], array([0.1], dtype=float32))
     """
     size = _channels("batch_norm", channel_index)
     args = [x, *_scale_shift("batch_norm", channel_index, gamma_initializer, beta_initializer),
