@@ -89,6 +89,16 @@ def _template(program, template):
     return {name: AbstractArray(v.shape, v.dtype) for name, v in template.items()}
 
 
+def _input_shapes(args):
+    """The shapes a parameter's shape function receives: a tuple per array input, the same
+    structure of tuples for a container input."""
+    def shape(value):
+        if hasattr(value, "shape"):
+            return tuple(value.shape)
+        return optree.tree_map(lambda leaf: tuple(leaf.shape), value)
+    return [shape(a) for a in args]
+
+
 def _key(key, where):
     if is_int(key):
         return _random.key(int(key))
@@ -118,12 +128,13 @@ def _init(program, template, key, initial):
 
     def provider(step, path, name, args):
         parameter = next(p for p in step.node.parameters if p.name == name)
+        shapes = _input_shapes(args)
         try:
-            shape = parameter.resolve_shape([tuple(a.shape) for a in args])
+            shape = parameter.resolve_shape(shapes)
         except Exception as error:
             raise ShapeError(f"layer {'.'.join(path)!r} (op {step.node.op}): cannot work out the "
                              f"shape of parameter {name!r} from inputs of shape "
-                             f"{[tuple(a.shape) for a in args]}: {error}") from error
+                             f"{', '.join(map(str, shapes))}: {error}") from error
         full = path + (name,)
         if full in given:
             value = given[full]
@@ -273,7 +284,7 @@ def predict(model, state, inputs, *, mode="inference", key=None):
 
 def _shape_only(step, path, name, args):
     parameter = next(p for p in step.node.parameters if p.name == name)
-    return AbstractArray(parameter.resolve_shape([tuple(a.shape) for a in args]), parameter.dtype)
+    return AbstractArray(parameter.resolve_shape(_input_shapes(args)), parameter.dtype)
 
 
 def trace_shapes(model, template=None):

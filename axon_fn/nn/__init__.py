@@ -14,12 +14,14 @@ from . import combine as _combine
 from . import dropout as _dropout
 from . import linear as _linear
 from . import normalization as _normalization
+from . import recurrent as _recurrent
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .combine import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .normalization import *  # noqa: F403
+from .recurrent import *  # noqa: F403
 
 __all__ = [*_activation.__all__, *_attention.__all__, *_combine.__all__, *_dropout.__all__, *_linear.__all__,
-           *_normalization.__all__]
+           *_normalization.__all__, *_recurrent.__all__]

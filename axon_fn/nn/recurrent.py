@@ -256,7 +256,3 @@ def conv_lstm(x, filters, kernel_size, *, carry=None, mask=None, reverse=False,
                             reverse, bidirectional, merge, return_state,
                             (kernel_initializer, recurrent_initializer, bias_initializer), name)
 
-
-# doctest skips functions whose globals are another module's (the constructor wrappers), so the
-# examples above are registered explicitly.
-__test__ = {name: globals()[name].__doc__ for name in __all__}

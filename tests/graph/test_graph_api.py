@@ -257,3 +257,14 @@ def test_cond_takes_one_branch_and_checks_shapes():
     bad = ax.cond(x, lambda v: True, x, x >> ax.dense(3))
     with pytest.raises(ShapeError, match="both branches"):
         ax.init(bad)
+
+
+def test_parameter_shapes_follow_a_container_input():
+    a, b = ax.input("a", shape=(None, 2)), ax.input("b", shape=(None, 3))
+    k = ax.param("k", lambda shapes: (shapes[0][-1], shapes[1][-1]))
+    model = ax.layer(lambda pair, k: pair[0] @ k + pair[1], [ax.container((a, b)), k])
+    state = ax.init(model)
+    assert state["custom_0"]["k"].shape == (2, 3)
+    va, vb = np.ones((1, 2)), np.ones((1, 3))
+    np.testing.assert_allclose(ax.predict(model, state, {"a": va, "b": vb}),
+                               va @ state["custom_0"]["k"] + vb)
