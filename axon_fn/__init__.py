@@ -36,21 +36,21 @@ from .graph_tools import (
     attach_hook, get_inputs, get_op_counts, get_parameters, map_nodes, pop_node, rewrite_nodes,
 )
 from .nn import *  # noqa: F403 - the graph constructors, flat as in Elixir Axon
+from .nn import __all__ as _constructors
 from . import _native_ops
 
 _native_ops.install()
 
 __version__ = "0.1.0"
 
-_GRAPH = [
+__all__ = [
+    # models
     "Layer", "ModelState", "Node", "Parameter", "Pipeline", "StatefulOutput", "attach_hook",
     "block", "build", "constant", "container", "freeze", "get_inputs", "get_op_counts",
     "get_output_shape", "get_parameters", "graph", "init", "input", "layer", "map_nodes",
     "namespace", "nn", "nx", "optional", "or_else", "param", "pop_node", "predict",
     "rewrite_nodes", "summary", "to_dot", "to_mermaid", "unfreeze",
-]
-
-__all__ = _GRAPH + nn.__all__ + [
+    # core
     "AbstractArray",
     "LayerError",
     "AxonError",
@@ -82,3 +82,4 @@ __all__ = _GRAPH + nn.__all__ + [
     "value_and_grad",
     "vjp",
 ]
+__all__ += _constructors  # the layer constructors (axon_fn.nn), flat as in Elixir Axon

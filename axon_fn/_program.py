@@ -126,7 +126,8 @@ class Program:
                 if id(blk) not in subs:
                     subs[id(blk)] = _compile_block(blk, name, len(node.args))
                 sub = subs[id(blk)]
-            self.steps.append(Step(node, name, spaces.get(id(node), ()) + (name,), refs, sub))
+            space = () if node.op == "input" else spaces.get(id(node), ())
+            self.steps.append(Step(node, name, space + (name,), refs, sub))
         self.output_slot = len(order) - 1
         self.stochastic = sorted({s.name for s in self.steps if s.node.takes_key}
                                  | {s.name for s in self.steps if s.sub and s.sub.stochastic})
@@ -139,10 +140,8 @@ class Program:
             node = step.node
             if node.op == "input":
                 value = inputs.get(step.name, MISSING)
-                if node.hooks and record is None and value is not MISSING:
-                    value = _run_hooks(node.hooks, value, training)
-                if record is not None:
-                    record(step, prefix + step.path, [], value)
+                if record is not None and not prefix:  # a block's inputs are its callers'
+                    record(step, step.path, [], value)
                 values[i] = value
                 continue
             path = prefix + step.path

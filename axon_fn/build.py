@@ -124,7 +124,7 @@ def _init(program, template, key, initial):
     key = _key(key, "init")
     given, frozen_given = _initial_leaves(initial)
     parts = {"trainable": {}, "state": {}, "frozen": {}}
-    used = set()
+    used, shapes_seen = set(), {}
 
     def provider(step, path, name, args):
         parameter = next(p for p in step.node.parameters if p.name == name)
@@ -136,6 +136,12 @@ def _init(program, template, key, initial):
                              f"shape of parameter {name!r} from inputs of shape "
                              f"{', '.join(map(str, shapes))}: {error}") from error
         full = path + (name,)
+        if full in shapes_seen and shapes_seen[full] != shape:
+            raise ShapeError(f"layer {'.'.join(path)!r}: its parameter {name!r} is shared (a "
+                             f"block called more than once) but one call needs shape "
+                             f"{shapes_seen[full]} and another {shape}; call a block on inputs "
+                             f"of the same shapes")
+        shapes_seen[full] = shape
         if full in given:
             value = given[full]
             used.add(full)

@@ -15,6 +15,7 @@ import dataclasses
 
 from ._program import compile_graph
 from .errors import AxonTypeError, InvalidArgumentError
+from .graph.core import make_node
 from .graph.node import Hook, Node, constructor
 from .model_state import nest_paths
 
@@ -156,7 +157,8 @@ def pop_node(model):
 def attach_hook(x, fn, *, on="forward", mode="both"):
     """Call ``fn`` with the node's output (``on="forward"``), with the gradient reaching it
     (``"backward"``, during ``grad``), or both; ``mode`` limits it to ``"train"`` or
-    ``"inference"``. Hooks are for inspection: what ``fn`` returns is ignored.
+    ``"inference"``. Hooks are for inspection: what ``fn`` returns is ignored. The hook is a
+    node of op ``hook`` placed after ``x``.
 
     >>> import numpy as np, axon_fn
     >>> seen = []
@@ -174,6 +176,12 @@ def attach_hook(x, fn, *, on="forward", mode="both"):
                                    f"'inference', got {mode!r}")
     if not callable(fn):
         raise AxonTypeError(f"attach_hook: `fn` must be callable, got {type(fn).__name__}")
-    return dataclasses.replace(x, hooks=x.hooks + (Hook(fn, on, mode),))
+    # A new identity node, not a hooked copy of x: a copy would be a second layer wherever
+    # other layers also read x.
+    return dataclasses.replace(make_node("hook", [x], _identity), hooks=(Hook(fn, on, mode),))
+
+
+def _identity(value):
+    return value
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import optree
 
-from .errors import AxonTypeError
+from .errors import AxonTypeError, InvalidArgumentError
 
 __all__ = ["ModelState", "freeze", "unfreeze", "flatten_paths", "merge_trees", "nest_paths"]
 
@@ -127,16 +127,29 @@ def _selector(predicate, where):
         return lambda path, value: bool(predicate(".".join(path), value))
     if isinstance(predicate, (list, tuple, set)) and all(isinstance(p, str) for p in predicate):
         prefixes = [tuple(p.split(".")) for p in predicate]
-        return lambda path, value: any(path[:len(q)] == q for q in prefixes)
+
+        def select(path, value):
+            return any(path[:len(q)] == q for q in prefixes)
+
+        select.names = tuple(predicate)
+        return select
     raise AxonTypeError(f"{where}: `predicate` must be None (everything), a layer name or dotted "
                         f"path, a list of them, or a function (path, value) -> bool; got "
                         f"{predicate!r}")
 
 
-def _move(source, target, select):
+def _move(source, target, select, where):
     stay, moved = {}, dict(flatten_paths(target))
     for path, value in flatten_paths(source).items():
         (moved if select(path, value) else stay)[path] = value
+    names = getattr(select, "names", ())
+    for name in names:  # a misspelt layer name should not silently freeze nothing
+        prefix = tuple(name.split("."))
+        if not any(p[:len(prefix)] == prefix for p in flatten_paths(source)):
+            layers = sorted({".".join(p[:-1]) for p in flatten_paths(source)})
+            raise InvalidArgumentError(f"{where}: {name!r} matches no parameter here; names are "
+                                       f"whole layer names or dotted paths, e.g. "
+                                       f"{', '.join(layers[:5]) or 'none'}")
     return nest_paths(stay), nest_paths(moved)
 
 
@@ -151,7 +164,8 @@ def freeze(state, predicate=None):
     >>> list(freeze(s, lambda path, v: path.startswith("a")).trainable)
     ['b']
     """
-    trainable, frozen = _move(state.trainable, state.frozen, _selector(predicate, "freeze"))
+    trainable, frozen = _move(state.trainable, state.frozen, _selector(predicate, "freeze"),
+                              "freeze")
     return ModelState(trainable, state.state, frozen)
 
 
@@ -162,5 +176,6 @@ def unfreeze(state, predicate=None):
     >>> list(unfreeze(s).trainable), s.frozen["a"]["w"].shape
     (['a'], (1,))
     """
-    frozen, trainable = _move(state.frozen, state.trainable, _selector(predicate, "unfreeze"))
+    frozen, trainable = _move(state.frozen, state.trainable, _selector(predicate, "unfreeze"),
+                              "unfreeze")
     return ModelState(trainable, state.state, frozen)

@@ -190,3 +190,28 @@ def test_forward_and_backward_hooks():
     assert ("train",) in seen
     with pytest.raises(InvalidArgumentError, match="`on` must be"):
         ax.attach_hook(print, on="sideways")
+
+
+def test_a_block_called_on_different_shapes_is_an_init_error():
+    blk = ax.block(lambda v: v >> ax.dense(3))
+    a, b = ax.input("a", shape=(None, 2)), ax.input("b", shape=(None, 5))
+    with pytest.raises(ShapeError, match=r"'block_0.dense_0'.*shared.*\(2, 3\).*\(5, 3\)"):
+        ax.init(ax.container((blk(a), blk(b))))
+
+
+def test_a_hook_on_a_shared_node_adds_no_layer():
+    x = ax.input("x", shape=(None, 2))
+    h = x >> ax.dense(4, name="shared")
+    seen = []
+    model = ax.add(h >> ax.attach_hook(lambda v: seen.append(v.shape)), h >> ax.relu())
+    assert ax.get_op_counts(model) == {"input": 1, "dense": 1, "hook": 1, "relu": 1, "add": 1}
+    ax.predict(model, ax.init(model), np.ones((3, 2)))
+    assert seen == [(3, 4)]
+
+
+def test_freeze_by_a_name_that_matches_nothing_is_an_error():
+    state = ax.init(mlp())
+    with pytest.raises(InvalidArgumentError, match="freeze: 'dense_9' matches no parameter.*a, b"):
+        ax.freeze(state, "dense_9")
+    with pytest.raises(InvalidArgumentError, match="unfreeze: 'a' matches no parameter"):
+        ax.unfreeze(state, ["a"])
