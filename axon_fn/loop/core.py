@@ -1,0 +1,237 @@
+"""The Loop: a reducer over batches with a step function, metrics and event handlers.
+
+A :class:`Loop` is an immutable value. ``loop.handle(...)`` and ``loop.metric(...)`` return new
+loops; ``loop.run(data, epochs=...)`` reduces the data and returns the final :class:`State`.
+
+>>> loop = Loop(step_fn=lambda batch, total: total + batch, init_fn=lambda state: 0)
+>>> final = loop.run([1, 2, 3], epochs=2)
+>>> final.step_state, final.epoch, final.status
+(12, 2, 'completed')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from ..errors import AxonTypeError, InvalidArgumentError
+from .filters import as_filter
+from .metric_specs import as_metric
+
+__all__ = ["Loop", "State", "EVENTS", "CONTINUE", "HALT_EPOCH", "HALT_LOOP"]
+
+EVENTS = ("started", "epoch_started", "iteration_started", "iteration_completed",
+          "epoch_completed", "epoch_halted", "halted", "completed")
+CONTINUE, HALT_EPOCH, HALT_LOOP = "continue", "halt_epoch", "halt_loop"
+_STATUSES = (CONTINUE, HALT_EPOCH, HALT_LOOP)
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """Where a loop is: counters, the step state, metrics, history, event counts and times.
+
+    ``epoch`` counts completed epochs (the one running while inside it); ``iteration`` counts
+    batches in the current epoch and ``total_iterations`` in the whole run. ``metrics`` holds the
+    current epoch's accumulated values; ``history`` one dict per finished epoch.
+    """
+
+    step_state: Any = None
+    epoch: int = 0
+    iteration: int = 0
+    total_iterations: int = 0
+    max_epochs: int = 1
+    max_iterations: int | None = None
+    metrics: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+    event_counts: dict = dataclasses.field(default_factory=dict)
+    times: dict = dataclasses.field(default_factory=dict)
+    status: str = "running"
+    metric_state: dict = dataclasses.field(default_factory=dict)
+    handler_data: dict = dataclasses.field(default_factory=dict)
+
+    def replace(self, **changes):
+        """A copy with some fields changed (handlers use it to change the state)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Handler:
+    event: str
+    fn: Any
+    filter: Any
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+    """``step_fn(batch, step_state) -> step_state`` reduced over data; ``init_fn(init_state)``
+    gives the first step state (``init_state`` is what ``run`` received, may be ``None``);
+    ``output_transform(step_state)`` is what metrics see (default: the step state)."""
+
+    step_fn: Any
+    init_fn: Any = None
+    output_transform: Any = None
+    metrics: tuple = ()
+    handlers: tuple = ()
+
+    def handle(self, event, handler, filter="always", *, name=None):  # noqa: A002 - Axon's name
+        """A new loop that calls ``handler(state) -> (status, state)`` when ``event`` fires and
+        ``filter`` passes. Status is ``"continue"``, ``"halt_epoch"`` or ``"halt_loop"``.
+
+        >>> loop = Loop(lambda b, s: s + b, lambda _: 0)
+        >>> seen = []
+        >>> loop = loop.handle("epoch_completed", lambda st: (seen.append(st.epoch), ("continue", st))[1])
+        >>> _ = loop.run([1], epochs=3); seen
+        [1, 2, 3]
+        """
+        if event not in EVENTS:
+            raise InvalidArgumentError(f"Loop.handle: unknown event {event!r}; events are "
+                                       f"{', '.join(EVENTS)}")
+        if not callable(handler):
+            raise AxonTypeError(f"Loop.handle: `handler` must be callable, got {handler!r}")
+        label = name or getattr(handler, "__name__", type(handler).__name__)
+        entry = _Handler(event, handler, as_filter(filter, "Loop.handle"), label)
+        return dataclasses.replace(self, handlers=self.handlers + (entry,))
+
+    def metric(self, metric, name=None, *, accumulate="running_average", transform=None):
+        """A new loop that tracks ``metric`` over each epoch: a name from
+        :mod:`axon_fn.metrics` (``"accuracy"``, ``"precision"``...), a function of the metric
+        inputs, or a :class:`~axon_fn.loop.metric_specs.MetricSpec`. ``accumulate`` is
+        ``"running_average"``, ``"running_sum"`` or a function ``(accumulated, value, count)``.
+        Counting metrics (precision, recall, f1, ...) accumulate counts, not batch ratios.
+        ``transform(step_state)`` gives this metric its own inputs instead of the loop's
+        ``output_transform``.
+
+        >>> loop = Loop(lambda b, s: b, lambda _: None).metric(lambda v: v, "value")
+        >>> loop.run([1.0, 3.0]).history
+        [{'value': 2.0}]
+        """
+        spec = as_metric(metric, name, accumulate, transform)
+        if any(existing.name == spec.name for existing in self.metrics):
+            raise InvalidArgumentError(f"Loop.metric: a metric named {spec.name!r} is already "
+                                       f"tracked; pass name=...")
+        return dataclasses.replace(self, metrics=self.metrics + (spec,))
+
+    def run(self, data, init_state=None, *, epochs=1, iterations=None, state=None):
+        """Reduce ``data`` (an iterable re-iterated every epoch, or a function returning one per
+        epoch) for ``epochs`` epochs of at most ``iterations`` batches; return the final State.
+
+        ``state`` resumes from a State (e.g. from a checkpoint): counters, metrics and history
+        continue where they stopped.
+        """
+        return _Run(self, data, epochs, iterations).run(init_state, state)
+
+
+class _Run:
+    """One execution of a loop (mutable bookkeeping kept out of the Loop value)."""
+
+    def __init__(self, loop, data, epochs, iterations):
+        for value, argument in ((epochs, "epochs"), (iterations, "iterations")):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise InvalidArgumentError(f"Loop.run: `{argument}` must be a non-negative int, "
+                                           f"got {value!r}")
+        if not (callable(data) or hasattr(data, "__iter__")):
+            raise AxonTypeError(f"Loop.run: `data` must be an iterable of batches or a function "
+                                f"returning one per epoch, got {type(data).__name__}")
+        self.loop, self.data, self.epochs, self.iterations = loop, data, epochs, iterations
+        self.epoch_counts = {}
+
+    def fire(self, event, state):
+        counts = dict(state.event_counts)
+        counts[event] = counts.get(event, 0) + 1
+        self.epoch_counts[event] = self.epoch_counts.get(event, 0) + 1
+        state = state.replace(event_counts=counts)
+        status = CONTINUE
+        for handler in self.loop.handlers:
+            if handler.event != event or not handler.filter(
+                    counts[event], self.epoch_counts[event], state):
+                continue
+            result = handler.fn(state)
+            if (not isinstance(result, tuple) or len(result) != 2
+                    or result[0] not in _STATUSES or not isinstance(result[1], State)):
+                raise AxonTypeError(f"Loop: handler {handler.name!r} on event {event!r} must "
+                                    f"return (status, state) with status one of "
+                                    f"{', '.join(_STATUSES)} and the loop State; got {result!r:.120}")
+            new_status, state = result
+            if _STATUSES.index(new_status) > _STATUSES.index(status):
+                status = new_status
+        return status, state
+
+    def batches(self, epoch):
+        data = self.data(epoch) if callable(self.data) else self.data
+        if not hasattr(data, "__iter__"):
+            raise AxonTypeError(f"Loop.run: the data function returned "
+                                f"{type(data).__name__}, not an iterable of batches")
+        return iter(data)
+
+    def run(self, init_state, state):
+        loop = self.loop
+        if state is None:
+            step_state = loop.init_fn(init_state) if loop.init_fn else init_state
+            state = State(step_state=step_state, max_epochs=self.epochs,
+                          max_iterations=self.iterations, times={"epochs": [], "total": 0.0})
+        else:
+            state = state.replace(max_epochs=self.epochs, max_iterations=self.iterations,
+                                  status="running")
+        started = time.perf_counter()
+        status, state = self.fire("started", state)
+        while status == CONTINUE and state.epoch < self.epochs:
+            status, state = self.run_epoch(state)
+        elapsed = state.times.get("total", 0.0) + time.perf_counter() - started
+        state = state.replace(times={**state.times, "total": elapsed})
+        if status == HALT_LOOP:
+            _, state = self.fire("halted", state.replace(status="halted"))
+            return state
+        _, state = self.fire("completed", state.replace(status="completed"))
+        return state
+
+    def run_epoch(self, state):
+        loop = self.loop
+        self.epoch_counts = {}
+        epoch_start = time.perf_counter()
+        state = state.replace(iteration=0, metrics={},
+                              metric_state={spec.name: spec.empty() for spec in loop.metrics})
+        status, state = self.fire("epoch_started", state)
+        batches = self.batches(state.epoch) if status == CONTINUE else iter(())
+        while status == CONTINUE:
+            if self.iterations is not None and state.iteration >= self.iterations:
+                break
+            batch = next(batches, _END)
+            if batch is _END:
+                break
+            status, state = self.fire("iteration_started", state)
+            if status != CONTINUE:
+                break
+            state = self.step(batch, state)
+            status, state = self.fire("iteration_completed", state)
+        if status == HALT_LOOP:
+            return status, state
+        if state.iteration == 0 and status == CONTINUE:
+            raise InvalidArgumentError(f"Loop.run: epoch {state.epoch} had no batches; the data "
+                                       f"is empty (a generator can be iterated only once: pass "
+                                       f"a list or a function returning a fresh iterable)")
+        times = state.times.get("epochs", []) + [time.perf_counter() - epoch_start]
+        state = state.replace(epoch=state.epoch + 1, history=state.history + [dict(state.metrics)],
+                              times={**state.times, "epochs": times})
+        event = "epoch_halted" if status == HALT_EPOCH else "epoch_completed"
+        status, state = self.fire(event, state)
+        return (HALT_LOOP if status == HALT_LOOP else CONTINUE), state
+
+    def step(self, batch, state):
+        loop = self.loop
+        step_state = loop.step_fn(batch, state.step_state)
+        metrics, metric_state = dict(state.metrics), dict(state.metric_state)
+        if loop.metrics:
+            seen = loop.output_transform(step_state) if loop.output_transform else step_state
+            for spec in loop.metrics:
+                own = spec.transform(step_state) if spec.transform else seen
+                metric_state[spec.name] = spec.update(metric_state[spec.name], own,
+                                                      state.iteration)
+                metrics[spec.name] = spec.value(metric_state[spec.name])
+        return state.replace(step_state=step_state, iteration=state.iteration + 1,
+                             total_iterations=state.total_iterations + 1, metrics=metrics,
+                             metric_state=metric_state)
+
+
+_END = object()

@@ -1,0 +1,124 @@
+"""How a Loop accumulates a metric over an epoch.
+
+A metric sees what the loop's ``output_transform`` returns for each step (for a trainer,
+``(y_true, y_pred)``): a tuple is spread into the metric's arguments. Ratios of counts
+(precision, recall, f1, sensitivity, specificity) accumulate the confusion counts and divide
+at the end, so an epoch's precision is the precision of all its predictions, not the mean of
+per-batch precisions.
+
+>>> import numpy as np
+>>> spec = as_metric("precision")
+>>> acc = spec.empty()
+>>> acc = spec.update(acc, (np.array([1, 0]), np.array([0.9, 0.8])), 0)  # 1 tp, 1 fp
+>>> acc = spec.update(acc, (np.array([1, 1, 1]), np.array([0.9, 0.9, 0.9])), 1)  # 3 tp
+>>> spec.value(acc)
+0.8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .. import metrics as _metrics
+from ..errors import AxonTypeError, InvalidArgumentError
+
+__all__ = ["MetricSpec", "as_metric"]
+
+_COUNT_RATIOS = {
+    "precision": (("tp",), ("tp", "fp")),
+    "recall": (("tp",), ("tp", "fn")),
+    "sensitivity": (("tp",), ("tp", "fn")),
+    "specificity": (("tn",), ("tn", "fp")),
+    "f1": (("tp", "tp"), ("tp", "tp", "fp", "fn")),
+}
+_COUNTS = {"true_positives": "tp", "true_negatives": "tn", "false_positives": "fp",
+           "false_negatives": "fn"}
+_ACCUMULATORS = ("running_average", "running_sum")
+
+
+def _number(name, value):
+    try:
+        value = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise AxonTypeError(f"metric {name!r}: each step must give a number, got "
+                            f"{type(value).__name__}") from None
+    return value
+
+
+def _call(fn, seen):
+    return fn(*seen) if isinstance(seen, tuple) else fn(seen)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """A metric to track: ``fn`` gives a step's value, ``accumulate`` folds them; ``transform``
+    (applied by the Loop to the step state) chooses the metric's inputs."""
+
+    name: str
+    fn: Any
+    accumulate: Any = "running_average"
+    transform: Any = None
+    counts: tuple = ()  # for count ratios: (numerator keys, denominator keys)
+
+    def empty(self):
+        return None
+
+
+    def update(self, acc, seen, index):
+        """Fold one step's output into the accumulated value (``index``: the step in the epoch)."""
+        if self.counts:
+            counts = _call(lambda y_true, y_pred: _metrics.confusion_counts(y_true, y_pred), seen)
+            acc = acc or {"tp": 0.0, "tn": 0.0, "fp": 0.0, "fn": 0.0}
+            return {k: acc[k] + counts[k] for k in acc}
+        value = _number(self.name, _call(self.fn, seen))
+        if self.accumulate == "running_average":
+            return value if acc is None else acc + (value - acc) / (index + 1)
+        if self.accumulate == "running_sum":
+            return value if acc is None else acc + value
+        return self.accumulate(acc, value, index)
+
+    def value(self, acc):
+        """The metric's value from the accumulated state."""
+        if not self.counts:
+            return acc
+        numerator, denominator = self.counts
+        den = sum(acc[k] for k in denominator)
+        return sum(acc[k] for k in numerator) / den if den else 0.0
+
+
+def as_metric(metric, name=None, accumulate="running_average", transform=None):
+    """A :class:`MetricSpec` from a name in :mod:`axon_fn.metrics`, a function or a spec.
+
+    >>> as_metric("accuracy").name, as_metric(lambda y, p: 0.0, "zero").name
+    ('accuracy', 'zero')
+    """
+    if isinstance(metric, MetricSpec):
+        return metric if name is None else dataclasses.replace(metric, name=name)
+    if not (accumulate in _ACCUMULATORS or callable(accumulate)):
+        raise InvalidArgumentError(f"Loop.metric: `accumulate` must be one of "
+                                   f"{', '.join(_ACCUMULATORS)} or a function (acc, value, "
+                                   f"index) -> acc; got {accumulate!r}")
+    if isinstance(metric, str):
+        if metric in _COUNT_RATIOS:
+            return MetricSpec(name or metric, None, "counts", transform, _COUNT_RATIOS[metric])
+        if metric in _COUNTS:
+            key = _COUNTS[metric]
+            return MetricSpec(name or metric, lambda y_true, y_pred: _metrics.confusion_counts(
+                y_true, y_pred)[key], "running_sum", transform)
+        fn = getattr(_metrics, metric, None) if metric in _metrics.__all__ else None
+        if fn is None:
+            raise InvalidArgumentError(f"Loop.metric: unknown metric {metric!r}; choose one of "
+                                       f"{', '.join(_metrics.__all__)} or pass a function")
+        return MetricSpec(name or metric, fn, accumulate, transform)
+    if callable(metric):
+        label = name or getattr(metric, "__name__", None)
+        if not label or label == "<lambda>":
+            raise InvalidArgumentError("Loop.metric: a function metric needs name=...")
+        return MetricSpec(label, metric, accumulate, transform)
+    raise AxonTypeError(f"Loop.metric: `metric` must be a metric name, a function or a "
+                        f"MetricSpec, got {metric!r}")
+
+

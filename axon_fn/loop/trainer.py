@@ -1,0 +1,208 @@
+"""Loop factories: ``trainer(model, loss, optimizer)`` and ``evaluator(model)``.
+
+A batch is ``(inputs, targets)``: inputs an array or ``{input name: array}``, targets an array
+(or a dict/tuple matching a multi-output model). The model is initialized from the first
+batch (deterministically from ``seed``) unless ``run`` is given an initial ``ModelState``.
+
+>>> import numpy as np, axon_fn
+>>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.dense(1)
+>>> x = np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)
+>>> y = x @ np.array([[2.0], [-1.0]], np.float32)
+>>> final = trainer(model, "mean_squared_error", "adam", learning_rate=0.05).run(
+...     [(x, y)] * 4, epochs=25)
+>>> final.history[-1]["loss"] < 0.1 * final.history[0]["loss"]
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import optree
+
+from .. import losses as _losses
+from .. import optim as _optim
+from .. import random as _random
+from ..autodiff import value_and_grad
+from ..build import build
+from ..errors import AxonTypeError, InvalidArgumentError
+from ..model_state import ModelState
+from .core import Loop
+
+__all__ = ["trainer", "evaluator", "TrainState", "EvalState"]
+
+
+class TrainState(NamedTuple):
+    """The step state of a trainer: model and optimizer state, the PRNG key, the last batch's
+    targets, predictions and loss, and the loss scale."""
+
+    model_state: Any = None
+    optimizer_state: Any = None
+    key: Any = None
+    y_true: Any = None
+    y_pred: Any = None
+    loss: Any = None
+    loss_scale: Any = None
+
+
+class EvalState(NamedTuple):
+    """The step state of an evaluator: the model state and the last targets and predictions."""
+
+    model_state: Any = None
+    y_true: Any = None
+    y_pred: Any = None
+
+
+def _resolve_loss(loss, where="trainer"):
+    if isinstance(loss, str):
+        if loss not in _losses.__all__:
+            raise InvalidArgumentError(f"{where}: unknown loss {loss!r}; choose one of "
+                                       f"{', '.join(_losses.__all__)} or pass a function "
+                                       f"(y_true, y_pred) -> scalar")
+        return getattr(_losses, loss)
+    if callable(loss):
+        return loss
+    raise AxonTypeError(f"{where}: `loss` must be a loss name or a function (y_true, y_pred) -> "
+                        f"scalar, got {loss!r}")
+
+
+def _combined_loss(loss, loss_weights):
+    """One loss for single outputs; a dict/tuple of losses (weighted) for several outputs."""
+    if isinstance(loss, (dict, list, tuple)):
+        losses = optree.tree_map(_resolve_loss, loss)
+        weights = loss_weights if loss_weights is not None else optree.tree_map(
+            lambda _: 1.0, losses)
+
+        def total(y_true, y_pred):
+            terms = optree.tree_map(lambda fn, w, t, p: w * fn(t, p), losses, weights, y_true,
+                                    y_pred, none_is_leaf=False)
+            return sum(optree.tree_leaves(terms))
+        return total
+    return _resolve_loss(loss)
+
+
+def _resolve_optimizer(optimizer, learning_rate):
+    if isinstance(optimizer, str):
+        factory = getattr(_optim, optimizer, None) if optimizer in _optim.__all__ else None
+        if factory is None or not callable(factory):
+            raise InvalidArgumentError(f"trainer: unknown optimizer {optimizer!r}; use a name "
+                                       f"such as 'adam' or 'sgd', or an axon_fn.optim "
+                                       f"transformation")
+        return factory(1e-3 if learning_rate is None else learning_rate)
+    if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
+        if learning_rate is not None:
+            raise InvalidArgumentError("trainer: `learning_rate` is for an optimizer given by "
+                                       "name; a transformation carries its own")
+        return optimizer
+    raise AxonTypeError(f"trainer: `optimizer` must be a name or an axon_fn.optim "
+                        f"GradientTransformation, got {optimizer!r}")
+
+
+def _split_batch(batch, where):
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise AxonTypeError(f"{where}: each batch must be a pair (inputs, targets), got "
+                            f"{type(batch).__name__}"
+                            f"{' of length ' + str(len(batch)) if hasattr(batch, '__len__') else ''}")
+    return batch[0], batch[1]
+
+
+def _as_state(init_state, where):
+    if init_state is None or isinstance(init_state, TrainState):
+        return init_state
+    if isinstance(init_state, ModelState):
+        return TrainState(model_state=init_state)
+    raise AxonTypeError(f"{where}: run's init_state must be a ModelState or a TrainState, got "
+                        f"{type(init_state).__name__}")
+
+
+def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=None,
+            clip_norm=None, accumulate_steps=1, loss_scale=None):
+    """A Loop that trains ``model``: one optimizer step per batch ``(inputs, targets)``.
+
+    * ``loss``: a name from :mod:`axon_fn.losses` (``"categorical_cross_entropy"`` expects
+      probabilities: use a softmax output or pass a function with ``from_logits=True``), a
+      function ``(y_true, y_pred) -> scalar``, or for a multi-output model a dict/tuple of them
+      with optional ``loss_weights`` of the same structure.
+    * ``optimizer``: a name from :mod:`axon_fn.optim` (with ``learning_rate``) or a
+      transformation. ``clip_norm`` clips the global gradient norm first; ``accumulate_steps``
+      averages the gradients of that many batches per update (``optim.MultiSteps``).
+    * ``loss_scale``: an ``optim.DynamicLossScale`` / ``StaticLossScale`` for float16 training;
+      steps with non-finite gradients are skipped.
+
+    The step differentiates with respect to the trainable parameters only, carries batch-norm
+    state, and splits a fresh dropout key from ``seed`` each step. The loop tracks ``loss``.
+    """
+    loss_fn = _combined_loss(loss, loss_weights)
+    transform = _resolve_optimizer(optimizer, learning_rate)
+    if clip_norm is not None:
+        transform = _optim.chain(_optim.clip_by_global_norm(clip_norm), transform)
+    if accumulate_steps != 1:
+        transform = _optim.MultiSteps(transform, accumulate_steps)
+    init_model, train_fn = build(model, mode="train")
+
+    def init_fn(init_state):
+        state = _as_state(init_state, "trainer")
+        return state if state is not None else TrainState()
+
+    def step_fn(batch, s):
+        inputs, targets = _split_batch(batch, "trainer")
+        key = _random.key(seed) if s.key is None else s.key
+        model_state = s.model_state
+        if model_state is None:
+            model_state = init_model(inputs, _random.fold_in(_random.key(seed), 0))
+        opt_state = transform.init(model_state.trainable) if s.optimizer_state is None \
+            else s.optimizer_state
+        scale = s.loss_scale if s.loss_scale is not None else (
+            loss_scale if loss_scale is not None else _optim.NoOpLossScale())
+        key, step_key = _random.split(key)
+
+        def objective(trainable):
+            y_pred, new_state = train_fn(model_state.replace(trainable=trainable), inputs,
+                                         key=step_key)
+            value = loss_fn(targets, y_pred)
+            return scale.scale(value), (value, y_pred, new_state)
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            (_, (value, y_pred, new_state)), grads = value_and_grad(objective, has_aux=True)(
+                model_state.trainable)
+        grads = scale.unscale(grads)
+        finite = _optim.all_finite(grads)
+        scale = scale.adjust(finite)
+        trainable = model_state.trainable
+        if bool(finite):
+            updates, opt_state = transform.update(grads, opt_state, trainable)
+            trainable = _optim.apply_updates(trainable, updates)
+        return TrainState(new_state.replace(trainable=trainable), opt_state, key, targets,
+                          y_pred, value, scale if loss_scale is not None else None)
+
+    return Loop(step_fn, init_fn, output_transform=lambda s: (s.y_true, s.y_pred)).metric(
+        lambda value: value, "loss", transform=lambda s: s.loss)
+
+
+def evaluator(model):
+    """A Loop that runs ``model`` in inference mode over ``(inputs, targets)`` batches; give
+    it the model state as ``run(data, model_state)`` and add metrics with ``.metric``.
+
+    >>> import numpy as np, axon_fn
+    >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.softmax()
+    >>> state = axon_fn.init(model)
+    >>> batches = [(np.array([[2.0, 0.0]]), np.array([[1.0, 0.0]]))]
+    >>> evaluator(model).metric("accuracy").run(batches, state).history
+    [{'accuracy': 1.0}]
+    """
+    _, predict_fn = build(model)
+
+    def init_fn(init_state):
+        if isinstance(init_state, TrainState):
+            init_state = init_state.model_state
+        if not isinstance(init_state, ModelState):
+            raise AxonTypeError(f"evaluator: run's init_state must be the model's ModelState, "
+                                f"got {type(init_state).__name__}")
+        return EvalState(init_state)
+
+    def step_fn(batch, s):
+        inputs, targets = _split_batch(batch, "evaluator")
+        return EvalState(s.model_state, targets, predict_fn(s.model_state, inputs))
+
+    return Loop(step_fn, init_fn, output_transform=lambda s: (s.y_true, s.y_pred))
