@@ -13,8 +13,10 @@ step function, tracks metrics and runs handlers on events; :func:`trainer` and
 
 from . import filters
 from .core import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP, Loop, State
+from .experiment import Experiment
 from .metric_specs import MetricSpec
+from .plot import plot_metrics
 from .trainer import EvalState, TrainState, evaluator, trainer
 
-__all__ = ["CONTINUE", "EVENTS", "EvalState", "HALT_EPOCH", "HALT_LOOP", "Loop", "MetricSpec",
-           "State", "TrainState", "evaluator", "filters", "trainer"]
+__all__ = ["CONTINUE", "EVENTS", "EvalState", "Experiment", "HALT_EPOCH", "HALT_LOOP", "Loop",
+           "MetricSpec", "State", "TrainState", "evaluator", "filters", "plot_metrics", "trainer"]
