@@ -32,6 +32,8 @@ from .graph import (
 from .model_state import ModelState, freeze, unfreeze
 from .build import build, get_output_shape, init, predict
 from .display import summary, to_dot, to_mermaid
+from .serialization import load, load_tree, save, save_tree
+from . import loop
 from .graph_tools import (
     attach_hook, get_inputs, get_op_counts, get_parameters, map_nodes, pop_node, rewrite_nodes,
 )
@@ -50,6 +52,8 @@ __all__ = [
     "get_output_shape", "get_parameters", "graph", "init", "input", "layer", "map_nodes",
     "namespace", "nn", "nx", "optional", "or_else", "param", "pop_node", "predict",
     "rewrite_nodes", "summary", "to_dot", "to_mermaid", "unfreeze",
+    # training and saving
+    "load", "load_tree", "loop", "save", "save_tree",
     # core
     "AbstractArray",
     "LayerError",

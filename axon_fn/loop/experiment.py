@@ -35,7 +35,6 @@ import math
 import numbers
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -44,6 +43,7 @@ import numpy as np
 
 from ..backend import is_gpu_array
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..serialization import atomic_write
 
 __all__ = ["Experiment"]
 
@@ -52,7 +52,6 @@ _METRICS = "metrics.csv"
 _EPOCHS = "epochs.csv"
 _SUMMARY = "summary.json"
 _ARTIFACTS = "artifacts"
-_TMP_PREFIX = ".tmp-"
 _SUMMARY_KEYS = ("name", "run", "status", "start_time", "end_time", "duration_seconds",
                  "final_metrics", "best", "best_epoch", "params", "artifacts")
 
@@ -67,22 +66,8 @@ def _now():
 
 def _atomic_write(path, data):
     """Write ``data`` (str or bytes) to ``path`` through a temporary file in the same folder."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_write(path, lambda file: file.write(payload), "Experiment")
 
 
 def _to_json(value):
@@ -170,8 +155,7 @@ def _check_metrics(where, metrics, reserved):
 def _check_file_name(where, arg, name):
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(f"{where}: {arg} must be a non-empty string, got {name!r}")
-    if (name in (".", "..") or "/" in name or (os.sep != "/" and os.sep in name)
-            or name.startswith(_TMP_PREFIX)):
+    if name in (".", "..") or "/" in name or (os.sep != "/" and os.sep in name):
         raise InvalidArgumentError(f"{where}: {arg} must be a plain file name (no path "
                                    f"separators, not '.' or '..'), got {name!r}")
     return name
@@ -466,15 +450,8 @@ class Experiment:
         if source is None:
             _atomic_write(target, data)
         else:
-            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            with open(source, "rb") as file:
+                atomic_write(target, lambda out: shutil.copyfileobj(file, out), where)
         if name not in self.artifacts:
             self.artifacts.append(name)
         return target
@@ -628,7 +605,7 @@ class Experiment:
         recorded = [a for a in recorded if isinstance(a, str)] if isinstance(recorded, list) \
             else []
         folder = os.path.join(path, _ARTIFACTS)
-        present = sorted(f for f in os.listdir(folder) if not f.startswith(_TMP_PREFIX)) \
+        present = sorted(f for f in os.listdir(folder) if not f.endswith(".tmp")) \
             if os.path.isdir(folder) else []
         self.artifacts = [a for a in recorded if a in present] + \
             [a for a in present if a not in recorded]

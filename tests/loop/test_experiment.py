@@ -25,7 +25,7 @@ def read_json(path):
 
 
 def no_temp_files(folder):
-    return not [f for root, _, files in os.walk(folder) for f in files if f.startswith(".tmp-")]
+    return not [f for root, _, files in os.walk(folder) for f in files if f.endswith(".tmp")]
 
 
 def test_directory_creation_with_suffixes(tmp_path):
