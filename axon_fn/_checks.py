@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AxonTypeError, ShapeError
+from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 
 _FLOATS = (np.float16, np.float32, np.float64)
 
@@ -35,3 +35,13 @@ def dtype_argument(dtype, where, floating=False):
     if floating and dtype not in _FLOATS:
         raise AxonTypeError(f"{where}: `dtype` must be float16, float32 or float64, got {dtype}")
     return dtype
+
+
+def by_name(module, name, what, where, alternative):
+    """The public function ``name`` of ``module`` (an activation, loss, metric or optimizer
+    given by name); an InvalidArgumentError listing the choices and the ``alternative``."""
+    choices = [n for n in module.__all__ if n[:1].islower() and callable(getattr(module, n))]
+    if name not in choices:
+        raise InvalidArgumentError(f"{where}: unknown {what} {name!r}; choose one of "
+                                   f"{', '.join(choices)}, or {alternative}")
+    return getattr(module, name)

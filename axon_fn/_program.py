@@ -119,7 +119,7 @@ class Program:
             name = names[id(node)]
             if node.op == "input":
                 self.inputs[name] = node
-            refs = tuple(p.name if isinstance(p, Parameter) else slot[id(p)] for p in node.args)
+            refs = tuple(p if isinstance(p, Parameter) else slot[id(p)] for p in node.args)
             sub = None
             if "block" in node.meta:
                 blk = node.meta["block"]
@@ -132,9 +132,12 @@ class Program:
         self.stochastic = sorted({s.name for s in self.steps if s.node.takes_key}
                                  | {s.name for s in self.steps if s.sub and s.sub.stochastic})
 
-    def run(self, inputs, provider, *, training, key=None, prefix=(), updates=None, record=None):
-        """Interpret the program. ``inputs``: ``{name: value}``; ``provider(step, path, param,
-        args)`` returns a parameter's value; state updates go to ``updates[path] = value``."""
+    def run(self, inputs, provider, *, training, key=None, prefix=(), updates=None, record=None,
+            hooks=True):
+        """Interpret the program. ``inputs``: ``{name: value}``; ``provider(step, path,
+        parameter, args)`` returns a parameter's value; state updates go to
+        ``updates[path] = value``; ``record(step, path, args, out)`` sees every step; ``hooks``
+        is off for runs on shapes alone."""
         values = [None] * len(self.steps)
         for i, step in enumerate(self.steps):
             node = step.node
@@ -147,7 +150,7 @@ class Program:
             path = prefix + step.path
             args, missing = [], False
             for ref in step.refs:
-                if isinstance(ref, str):
+                if isinstance(ref, Parameter):
                     continue
                 value = values[ref]
                 missing = missing or (value is MISSING and not node.sees_missing)
@@ -158,11 +161,11 @@ class Program:
             if step.sub is not None:
                 values[i] = _call(step, path, args, lambda: step.sub.run(
                     {n: v for n, v in zip(step.sub.inputs, args)}, provider, training=training,
-                    key=key, prefix=path, updates=updates, record=record))
+                    key=key, prefix=path, updates=updates, record=record, hooks=hooks))
                 continue
             if node.parameters:
                 it = iter(args)
-                args = [provider(step, path, ref, args) if isinstance(ref, str) else next(it)
+                args = [provider(step, path, ref, args) if isinstance(ref, Parameter) else next(it)
                         for ref in step.refs]
             kwargs = step.kwargs
             if node.takes_training or node.takes_key:
@@ -177,7 +180,7 @@ class Program:
                     for name, new in out.state.items():
                         updates[path + (name,)] = stop_gradient(new)
                 out = out.output
-            if node.hooks and record is None:
+            if node.hooks and hooks:
                 out = _run_hooks(node.hooks, out, training)
             if record is not None:
                 record(step, path, args, out)

@@ -126,8 +126,8 @@ def _init(program, template, key, initial):
     parts = {"trainable": {}, "state": {}, "frozen": {}}
     used, shapes_seen = set(), {}
 
-    def provider(step, path, name, args):
-        parameter = next(p for p in step.node.parameters if p.name == name)
+    def provider(step, path, parameter, args):
+        name = parameter.name
         shapes = _input_shapes(args)
         try:
             shape = parameter.resolve_shape(shapes)
@@ -155,7 +155,7 @@ def _init(program, template, key, initial):
         parts[part][full] = value
         return AbstractArray(shape, value.dtype)
 
-    program.run(template, provider, training=False, record=lambda *record: None)
+    program.run(template, provider, training=False, hooks=False)
     unknown = [p for p in given if p not in used]
     if unknown:
         known = [".".join(p) for part in parts.values() for p in part]
@@ -173,7 +173,8 @@ def _lookup(tree, path):
 
 
 def _param_provider(state):
-    def provider(step, path, name, args):
+    def provider(step, path, parameter, args):
+        name = parameter.name
         for part in (state.trainable, state.frozen, state.state):
             layer = _lookup(part, path)
             if layer is not None and name in layer:
@@ -288,8 +289,7 @@ def predict(model, state, inputs, *, mode="inference", key=None):
     return _cached(model, mode)[1](state, inputs, key=key)
 
 
-def _shape_only(step, path, name, args):
-    parameter = next(p for p in step.node.parameters if p.name == name)
+def _shape_only(step, path, parameter, args):
     return AbstractArray(parameter.resolve_shape(_input_shapes(args)), parameter.dtype)
 
 
@@ -300,7 +300,7 @@ def trace_shapes(model, template=None):
     records = []
     template = _template(program, template)
     output = program.run(template, _shape_only, training=False,
-                         record=lambda *record: records.append(record))
+                         record=lambda *record: records.append(record), hooks=False)
     return program, records, output
 
 

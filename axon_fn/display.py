@@ -15,6 +15,7 @@ import numpy as np
 
 from ._program import compile_graph
 from .build import trace_shapes
+from .graph.node import Parameter
 
 __all__ = ["summary", "to_dot", "to_mermaid"]
 
@@ -44,8 +45,8 @@ def summary(model, template=None, *, print_fn=print):
     rows = [("layer", "op", "inputs", "output", "params", "bytes")]
     total_params = total_bytes = 0
     for step, path, args, out in records:
-        params = [a for a, ref in zip(args, step.refs) if isinstance(ref, str)]
-        inputs = [a for a, ref in zip(args, step.refs) if not isinstance(ref, str)]
+        params = [a for a, ref in zip(args, step.refs) if isinstance(ref, Parameter)]
+        inputs = [a for a, ref in zip(args, step.refs) if not isinstance(ref, Parameter)]
         count = sum(int(np.prod(p.shape)) for p in params)
         size = sum(int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in params)
         total_params += count
@@ -63,7 +64,7 @@ def _graph(model):
     program = compile_graph(model)
     nodes = [(i, step.name, step.node.op) for i, step in enumerate(program.steps)]
     edges = [(ref, i) for i, step in enumerate(program.steps) for ref in step.refs
-             if not isinstance(ref, str)]
+             if not isinstance(ref, Parameter)]
     return nodes, edges
 
 

@@ -88,11 +88,11 @@ class ModelState(NamedTuple):
     def drop(self, *names):
         """A copy without the given layers or namespaces (dotted paths allowed), e.g. to pass as
         ``initial`` and re-initialize just those."""
-        prefixes = [tuple(n.split(".")) for n in names]
+        dropped = _selector(list(names), "ModelState.drop")
 
         def keep(tree):
             return nest_paths({p: v for p, v in flatten_paths(tree).items()
-                          if not any(p[:len(q)] == q for q in prefixes)})
+                               if not dropped(p, v)})
 
         return ModelState(keep(self.trainable), keep(self.state), keep(self.frozen))
 

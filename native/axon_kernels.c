@@ -1211,45 +1211,30 @@ AXON_CLONES static void SFX(axon_tanh_grad_span)(const T *restrict g, const T *r
 /* memory-bound kernels go parallel later than the ones that compute exp */
 #define AXON_PAR_MIN_CHEAP (4 * AXON_PAR_MIN)
 
-void SFX(axon_relu)(const T *x, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN_CHEAP;
-    AXON_SPLIT(n, 64, SFX(axon_relu_span)(x + lo_, out + lo_, hi_ - lo_));
-}
+/* The public elementwise kernels: a forward (x -> out) and a gradient ((g, ans) -> out), each
+ * its _span loop split over threads once n passes `threshold`. */
+#define AXON_ELEMENTWISE(name, threshold)                                                      \
+    void SFX(name)(const T *x, T *out, int64_t n)                                            \
+    {                                                                                        \
+        const int axon_cond_ = n > (threshold);                                              \
+        AXON_SPLIT(n, 64, SFX(name##_span)(x + lo_, out + lo_, hi_ - lo_));                  \
+    }
+#define AXON_ELEMENTWISE_GRAD(name, threshold)                                                 \
+    void SFX(name)(const T *g, const T *ans, T *out, int64_t n)                              \
+    {                                                                                        \
+        const int axon_cond_ = n > (threshold);                                              \
+        AXON_SPLIT(n, 64, SFX(name##_span)(g + lo_, ans + lo_, out + lo_, hi_ - lo_));       \
+    }
 
-void SFX(axon_relu_grad)(const T *g, const T *ans, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN_CHEAP;
-    AXON_SPLIT(n, 64,
-               SFX(axon_relu_grad_span)(g + lo_, ans + lo_, out + lo_, hi_ - lo_));
-}
+AXON_ELEMENTWISE(axon_relu, AXON_PAR_MIN_CHEAP)
+AXON_ELEMENTWISE_GRAD(axon_relu_grad, AXON_PAR_MIN_CHEAP)
+AXON_ELEMENTWISE(axon_sigmoid, AXON_PAR_MIN)
+AXON_ELEMENTWISE_GRAD(axon_sigmoid_grad, AXON_PAR_MIN_CHEAP)
+AXON_ELEMENTWISE(axon_tanh, AXON_PAR_MIN)
+AXON_ELEMENTWISE_GRAD(axon_tanh_grad, AXON_PAR_MIN_CHEAP)
 
-void SFX(axon_sigmoid)(const T *x, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN;
-    AXON_SPLIT(n, 64, SFX(axon_sigmoid_span)(x + lo_, out + lo_, hi_ - lo_));
-}
-
-void SFX(axon_sigmoid_grad)(const T *g, const T *ans, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN_CHEAP;
-    AXON_SPLIT(n, 64,
-               SFX(axon_sigmoid_grad_span)(g + lo_, ans + lo_, out + lo_, hi_ - lo_));
-}
-
-void SFX(axon_tanh)(const T *x, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN;
-    AXON_SPLIT(n, 64, SFX(axon_tanh_span)(x + lo_, out + lo_, hi_ - lo_));
-}
-
-void SFX(axon_tanh_grad)(const T *g, const T *ans, T *out, int64_t n)
-{
-    const int axon_cond_ = n > AXON_PAR_MIN_CHEAP;
-    AXON_SPLIT(n, 64,
-               SFX(axon_tanh_grad_span)(g + lo_, ans + lo_, out + lo_, hi_ - lo_));
-}
-
+#undef AXON_ELEMENTWISE
+#undef AXON_ELEMENTWISE_GRAD
 #undef AXON_SPLIT
 #undef AXON_PAR_MIN_CHEAP
 

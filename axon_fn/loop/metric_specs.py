@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as _metrics
+from .._checks import by_name
 from ..errors import AxonTypeError, InvalidArgumentError
 
 __all__ = ["MetricSpec", "as_metric"]
@@ -108,10 +109,7 @@ def as_metric(metric, name=None, accumulate="running_average", transform=None):
             key = _COUNTS[metric]
             return MetricSpec(name or metric, lambda y_true, y_pred: _metrics.confusion_counts(
                 y_true, y_pred)[key], "running_sum", transform)
-        fn = getattr(_metrics, metric, None) if metric in _metrics.__all__ else None
-        if fn is None:
-            raise InvalidArgumentError(f"Loop.metric: unknown metric {metric!r}; choose one of "
-                                       f"{', '.join(_metrics.__all__)} or pass a function")
+        fn = by_name(_metrics, metric, "metric", "Loop.metric", "pass a function")
         return MetricSpec(name or metric, fn, accumulate, transform)
     if callable(metric):
         label = name or getattr(metric, "__name__", None)

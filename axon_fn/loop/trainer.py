@@ -24,6 +24,7 @@ import optree
 from .. import losses as _losses
 from .. import optim as _optim
 from .. import random as _random
+from .._checks import by_name
 from ..autodiff import value_and_grad
 from ..build import build
 from ..errors import AxonTypeError, InvalidArgumentError
@@ -56,11 +57,7 @@ class EvalState(NamedTuple):
 
 def _resolve_loss(loss, where="trainer"):
     if isinstance(loss, str):
-        if loss not in _losses.__all__:
-            raise InvalidArgumentError(f"{where}: unknown loss {loss!r}; choose one of "
-                                       f"{', '.join(_losses.__all__)} or pass a function "
-                                       f"(y_true, y_pred) -> scalar")
-        return getattr(_losses, loss)
+        return by_name(_losses, loss, "loss", where, "pass a function (y_true, y_pred) -> scalar")
     if callable(loss):
         return loss
     raise AxonTypeError(f"{where}: `loss` must be a loss name or a function (y_true, y_pred) -> "
@@ -84,11 +81,8 @@ def _combined_loss(loss, loss_weights):
 
 def _resolve_optimizer(optimizer, learning_rate):
     if isinstance(optimizer, str):
-        factory = getattr(_optim, optimizer, None) if optimizer in _optim.__all__ else None
-        if factory is None or not callable(factory):
-            raise InvalidArgumentError(f"trainer: unknown optimizer {optimizer!r}; use a name "
-                                       f"such as 'adam' or 'sgd', or an axon_fn.optim "
-                                       f"transformation")
+        factory = by_name(_optim, optimizer, "optimizer", "trainer",
+                          "pass an axon_fn.optim transformation")
         return factory(1e-3 if learning_rate is None else learning_rate)
     if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
         if learning_rate is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import activations as _activations
-from .._checks import is_int
+from .._checks import by_name, is_int
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 
 ACTIVATIONS = tuple(_activations.__all__)
@@ -14,10 +14,7 @@ def resolve_activation(activation, where):
     if activation is None:
         return None
     if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise InvalidArgumentError(f"{where}: unknown activation {activation!r}; choose one of "
-                                       f"{', '.join(ACTIVATIONS)}")
-        return getattr(_activations, activation)
+        return by_name(_activations, activation, "activation", where, "pass a function")
     if callable(activation):
         return activation
     raise AxonTypeError(f"{where}: `activation` must be a name such as 'relu' or a function, got "
