@@ -431,16 +431,25 @@ class _Decoder:
             return self.array(node, path)
         raise self.corrupt(path, f"unknown node type {kind!r}")
 
-    def plain(self, node, path=()):
-        """The stored tree as dicts, lists and leaves (no ``like``)."""
+    def plain(self, node, path=(), types=None):
+        """The stored tree as dicts, lists and leaves (no ``like``); a namedtuple whose class
+        name is in ``types`` comes back as that class (and, with ``types``, a tuple as a
+        tuple)."""
         kind = self.field(node, "type", str, path)
         if kind == "dict":
-            return {k: self.plain(v, path + (k,)) for k, v in self.pairs(node, "items", path)}
+            return {k: self.plain(v, path + (k,), types)
+                    for k, v in self.pairs(node, "items", path)}
         if kind == "namedtuple":
-            return {k: self.plain(v, path + (k,)) for k, v in self.pairs(node, "fields", path)}
+            fields = {k: self.plain(v, path + (k,), types)
+                      for k, v in self.pairs(node, "fields", path)}
+            cls = (types or {}).get(node.get("name"))
+            if cls is not None and list(fields) == list(cls._fields):
+                return cls(**fields)
+            return fields
         if kind in ("list", "tuple"):
-            return [self.plain(v, path + (i,))
-                    for i, v in enumerate(self.field(node, "items", list, path))]
+            items = [self.plain(v, path + (i,), types)
+                     for i, v in enumerate(self.field(node, "items", list, path))]
+            return tuple(items) if kind == "tuple" and types is not None else items
         return self.value(node, path)
 
     # Restoring a template's structure -----------------------------------------------------
@@ -640,11 +649,13 @@ def save_tree(tree, path):
     _save(tree, path, "tree", "save_tree")
 
 
-def load_tree(path, like=None):
+def load_tree(path, like=None, *, types=None):
     """Read a pytree written by :func:`save_tree` (or :func:`save`).
 
     Without ``like``, containers come back as plain dicts and lists (a namedtuple as the dict of
-    its fields, a tuple as a list). With ``like`` (a template, e.g. a freshly initialized model
+    its fields, a tuple as a list), except that a namedtuple whose class name is a key of
+    ``types`` (a mapping ``{name: NamedTuple class}``) comes back as that class; when ``types`` is
+    given, tuples also come back as tuples. With ``like`` (a template, e.g. a freshly initialized model
     and optimizer state), the result has exactly the template's structure (its namedtuple types,
     ModelState, tuples and key order) and every leaf is checked against the template's: the
     same path, the same kind, and for arrays the same shape and dtype (an
@@ -671,7 +682,7 @@ def load_tree(path, like=None):
         header = _read_header(reader, "load_tree")
         decoder = _Decoder(reader, "load_tree")
         if like is None:
-            return decoder.plain(header["tree"])
+            return decoder.plain(header["tree"], types=types)
         return decoder.like(like, header["tree"])
     finally:
         reader.close()

@@ -12,11 +12,14 @@ step function, tracks metrics and runs handlers on events; :func:`trainer` and
 """
 
 from . import filters
-from .core import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP, Loop, State
+from .checkpoint import load_checkpoint, save_checkpoint
+from .core import Loop, State
+from .events import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP
 from .experiment import Experiment
 from .metric_specs import MetricSpec
 from .plot import plot_metrics
 from .trainer import EvalState, TrainState, evaluator, trainer
 
 __all__ = ["CONTINUE", "EVENTS", "EvalState", "Experiment", "HALT_EPOCH", "HALT_LOOP", "Loop",
-           "MetricSpec", "State", "TrainState", "evaluator", "filters", "plot_metrics", "trainer"]
+           "MetricSpec", "State", "TrainState", "evaluator", "filters", "load_checkpoint",
+           "plot_metrics", "save_checkpoint", "trainer"]

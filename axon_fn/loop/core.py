@@ -16,15 +16,13 @@ import time
 from typing import Any
 
 from ..errors import AxonTypeError, InvalidArgumentError
+from .events import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP, STATUSES
 from .filters import as_filter
+from .handlers import HandlerMethods
 from .metric_specs import as_metric
 
-__all__ = ["Loop", "State", "EVENTS", "CONTINUE", "HALT_EPOCH", "HALT_LOOP"]
+__all__ = ["Loop", "State", "EVENTS", "CONTINUE", "HALT_EPOCH", "HALT_LOOP"]  # events re-exported
 
-EVENTS = ("started", "epoch_started", "iteration_started", "iteration_completed",
-          "epoch_completed", "epoch_halted", "halted", "completed")
-CONTINUE, HALT_EPOCH, HALT_LOOP = "continue", "halt_epoch", "halt_loop"
-_STATUSES = (CONTINUE, HALT_EPOCH, HALT_LOOP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +30,12 @@ class State:
     """Where a loop is: counters, the step state, metrics, history, event counts and times.
 
     ``epoch`` counts completed epochs (the one running while inside it); ``iteration`` counts
-    batches in the current epoch and ``total_iterations`` in the whole run. ``metrics`` holds the
-    current epoch's accumulated values; ``history`` one dict per finished epoch.
+    batches in the current epoch and ``total_iterations`` in the whole run; ``epoch_size`` is
+    the number of batches an epoch will have when the data has a length. ``metrics`` holds the
+    current epoch's accumulated values; ``history`` one dict per finished epoch. ``in_epoch`` is
+    true between an epoch's start and the end of its last batch (a checkpoint taken then resumes
+    mid-epoch). ``halt_reason`` says why a built-in handler halted the loop. Everything here is
+    plain data, so a checkpoint holds all of it.
     """
 
     step_state: Any = None
@@ -49,10 +51,27 @@ class State:
     status: str = "running"
     metric_state: dict = dataclasses.field(default_factory=dict)
     handler_data: dict = dataclasses.field(default_factory=dict)
+    epoch_event_counts: dict = dataclasses.field(default_factory=dict)
+    epoch_size: int | None = None
+    in_epoch: bool = False
+    halt_reason: str | None = None
 
     def replace(self, **changes):
         """A copy with some fields changed (handlers use it to change the state)."""
         return dataclasses.replace(self, **changes)
+
+    def merge_metrics(self, values):
+        """A copy with ``values`` merged into ``metrics``, and into the last ``history`` entry
+        when an epoch has just finished (so a handler on ``epoch_completed``, such as
+        validation, adds to that epoch's record).
+
+        >>> State(metrics={"loss": 1.0}).merge_metrics({"validation_loss": 2.0}).metrics
+        {'loss': 1.0, 'validation_loss': 2.0}
+        """
+        history = self.history
+        if not self.in_epoch and history:
+            history = history[:-1] + [{**history[-1], **values}]
+        return self.replace(metrics={**self.metrics, **values}, history=history)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +83,23 @@ class _Handler:
 
 
 @dataclasses.dataclass(frozen=True)
-class Loop:
+class Loop(HandlerMethods):
     """``step_fn(batch, step_state) -> step_state`` reduced over data; ``init_fn(init_state)``
     gives the first step state (``init_state`` is what ``run`` received, may be ``None``);
-    ``output_transform(step_state)`` is what metrics see (default: the step state)."""
+    ``output_transform(step_state)`` is what metrics see (default: the step state).
+    ``resume`` is a State the next ``run`` continues from (see :meth:`from_checkpoint`).
+
+    The built-in handlers (``log``, ``progress``, ``validate``, ``checkpoint``, ``early_stop``,
+    ``reduce_lr_on_plateau``, ``monitor``, ``nan_guard``) are methods that return new loops;
+    see :mod:`axon_fn.loop.handlers`.
+    """
 
     step_fn: Any
     init_fn: Any = None
     output_transform: Any = None
     metrics: tuple = ()
     handlers: tuple = ()
+    resume: Any = None
 
     def handle(self, event, handler, filter="always", *, name=None):  # noqa: A002 - Axon's name
         """A new loop that calls ``handler(state) -> (status, state)`` when ``event`` fires and
@@ -117,10 +143,30 @@ class Loop:
         """Reduce ``data`` (an iterable re-iterated every epoch, or a function returning one per
         epoch) for ``epochs`` epochs of at most ``iterations`` batches; return the final State.
 
-        ``state`` resumes from a State (e.g. from a checkpoint): counters, metrics and history
-        continue where they stopped.
+        ``state`` resumes from a State (default: the loop's ``resume``, set by
+        :meth:`from_checkpoint`): counters, metrics, history and handler data continue where
+        they stopped. A State saved in the middle of an epoch resumes at the next batch of that
+        epoch, skipping the batches already done, so with data that is the same on every run
+        (a list, or a function of the epoch) the resumed run matches an uninterrupted one.
         """
-        return _Run(self, data, epochs, iterations).run(init_state, state)
+        return _Run(self, data, epochs, iterations).run(
+            init_state, state if state is not None else self.resume)
+
+    def from_checkpoint(self, path, *, types=()):
+        """A copy of this loop whose next ``run`` continues from the checkpoint at ``path`` (a
+        file written by :meth:`checkpoint`, or a directory of them: the newest is used).
+        ``types`` lists your own NamedTuple classes in the step state (axon_fn's are known).
+
+        >>> import tempfile
+        >>> loop = Loop(lambda b, s: s + b, lambda _: 0)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     first = loop.checkpoint(d).run([1, 2], epochs=1)
+        ...     loop.from_checkpoint(d).run([1, 2], epochs=3).step_state
+        9
+        """
+        from .checkpoint import load_checkpoint
+
+        return dataclasses.replace(self, resume=load_checkpoint(path, types=types))
 
 
 class _Run:
@@ -135,35 +181,44 @@ class _Run:
             raise AxonTypeError(f"Loop.run: `data` must be an iterable of batches or a function "
                                 f"returning one per epoch, got {type(data).__name__}")
         self.loop, self.data, self.epochs, self.iterations = loop, data, epochs, iterations
-        self.epoch_counts = {}
 
     def fire(self, event, state):
-        counts = dict(state.event_counts)
-        counts[event] = counts.get(event, 0) + 1
-        self.epoch_counts[event] = self.epoch_counts.get(event, 0) + 1
-        state = state.replace(event_counts=counts)
+        counts = {**state.event_counts, event: state.event_counts.get(event, 0) + 1}
+        in_epoch = {**state.epoch_event_counts,
+                    event: state.epoch_event_counts.get(event, 0) + 1}
+        state = state.replace(event_counts=counts, epoch_event_counts=in_epoch)
         status = CONTINUE
         for handler in self.loop.handlers:
-            if handler.event != event or not handler.filter(
-                    counts[event], self.epoch_counts[event], state):
+            if handler.event != event or not handler.filter(counts[event], in_epoch[event],
+                                                            state):
                 continue
             result = handler.fn(state)
             if (not isinstance(result, tuple) or len(result) != 2
-                    or result[0] not in _STATUSES or not isinstance(result[1], State)):
+                    or result[0] not in STATUSES or not isinstance(result[1], State)):
                 raise AxonTypeError(f"Loop: handler {handler.name!r} on event {event!r} must "
                                     f"return (status, state) with status one of "
-                                    f"{', '.join(_STATUSES)} and the loop State; got {result!r:.120}")
+                                    f"{', '.join(STATUSES)} and the loop State; got {result!r:.120}")
             new_status, state = result
-            if _STATUSES.index(new_status) > _STATUSES.index(status):
+            if STATUSES.index(new_status) > STATUSES.index(status):
                 status = new_status
         return status, state
 
-    def batches(self, epoch):
+    def elapsed(self):
+        """Seconds this loop has run, over all runs of a resumed State."""
+        return self.earlier + time.perf_counter() - self.started
+
+    def epoch_data(self, epoch):
         data = self.data(epoch) if callable(self.data) else self.data
         if not hasattr(data, "__iter__"):
             raise AxonTypeError(f"Loop.run: the data function returned "
                                 f"{type(data).__name__}, not an iterable of batches")
-        return iter(data)
+        return data
+
+    def epoch_size(self, data):
+        size = len(data) if hasattr(data, "__len__") else None
+        if self.iterations is not None:
+            size = self.iterations if size is None else min(size, self.iterations)
+        return size
 
     def run(self, init_state, state):
         loop = self.loop
@@ -172,14 +227,16 @@ class _Run:
             state = State(step_state=step_state, max_epochs=self.epochs,
                           max_iterations=self.iterations, times={"epochs": [], "total": 0.0})
         else:
+            if not isinstance(state, State):
+                raise AxonTypeError(f"Loop.run: `state` must be a loop State (from a previous "
+                                    f"run or load_checkpoint), got {type(state).__name__}")
             state = state.replace(max_epochs=self.epochs, max_iterations=self.iterations,
-                                  status="running")
-        started = time.perf_counter()
+                                  status="running", halt_reason=None)
+        self.started, self.earlier = time.perf_counter(), state.times.get("total", 0.0)
         status, state = self.fire("started", state)
         while status == CONTINUE and state.epoch < self.epochs:
             status, state = self.run_epoch(state)
-        elapsed = state.times.get("total", 0.0) + time.perf_counter() - started
-        state = state.replace(times={**state.times, "total": elapsed})
+        state = state.replace(times={**state.times, "total": self.elapsed()})
         if status == HALT_LOOP:
             _, state = self.fire("halted", state.replace(status="halted"))
             return state
@@ -187,13 +244,22 @@ class _Run:
         return state
 
     def run_epoch(self, state):
-        loop = self.loop
-        self.epoch_counts = {}
         epoch_start = time.perf_counter()
-        state = state.replace(iteration=0, metrics={},
-                              metric_state={spec.name: spec.empty() for spec in loop.metrics})
-        status, state = self.fire("epoch_started", state)
-        batches = self.batches(state.epoch) if status == CONTINUE else iter(())
+        data = self.epoch_data(state.epoch)
+        if state.in_epoch and state.iteration > 0:  # resuming mid-epoch
+            status, batches = CONTINUE, iter(data)
+            for _ in range(state.iteration):
+                if next(batches, _END) is _END:
+                    raise InvalidArgumentError(
+                        f"Loop.run: resuming epoch {state.epoch} after batch {state.iteration}, "
+                        f"but the data now has fewer batches than that")
+        else:
+            state = state.replace(
+                iteration=0, metrics={}, epoch_event_counts={}, in_epoch=True,
+                epoch_size=self.epoch_size(data),
+                metric_state={spec.name: spec.empty() for spec in self.loop.metrics})
+            status, state = self.fire("epoch_started", state)
+            batches = iter(data) if status == CONTINUE else iter(())
         while status == CONTINUE:
             if self.iterations is not None and state.iteration >= self.iterations:
                 break
@@ -211,9 +277,10 @@ class _Run:
             raise InvalidArgumentError(f"Loop.run: epoch {state.epoch} had no batches; the data "
                                        f"is empty (a generator can be iterated only once: pass "
                                        f"a list or a function returning a fresh iterable)")
-        times = state.times.get("epochs", []) + [time.perf_counter() - epoch_start]
+        times = {"epochs": state.times.get("epochs", []) + [time.perf_counter() - epoch_start],
+                 "total": self.elapsed()}
         state = state.replace(epoch=state.epoch + 1, history=state.history + [dict(state.metrics)],
-                              times={**state.times, "epochs": times})
+                              times=times, in_epoch=False)
         event = "epoch_halted" if status == HALT_EPOCH else "epoch_completed"
         status, state = self.fire(event, state)
         return (HALT_LOOP if status == HALT_LOOP else CONTINUE), state

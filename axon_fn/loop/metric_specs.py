@@ -56,17 +56,19 @@ def _call(fn, seen):
 @dataclasses.dataclass(frozen=True)
 class MetricSpec:
     """A metric to track: ``fn`` gives a step's value, ``accumulate`` folds them; ``transform``
-    (applied by the Loop to the step state) chooses the metric's inputs."""
+    (applied by the Loop to the step state) chooses the metric's inputs. ``evaluation`` is the
+    spec to use instead when validating on ``(y_true, y_pred)`` (a trainer's ``loss`` reads
+    the step's loss in training and recomputes it from predictions in validation)."""
 
     name: str
     fn: Any
     accumulate: Any = "running_average"
     transform: Any = None
     counts: tuple = ()  # for count ratios: (numerator keys, denominator keys)
+    evaluation: Any = None
 
     def empty(self):
         return None
-
 
     def update(self, acc, seen, index):
         """Fold one step's output into the accumulated value (``index``: the step in the epoch)."""

@@ -30,6 +30,7 @@ from ..build import build
 from ..errors import AxonTypeError, InvalidArgumentError
 from ..model_state import ModelState
 from .core import Loop
+from .metric_specs import MetricSpec
 
 __all__ = ["trainer", "evaluator", "TrainState", "EvalState"]
 
@@ -170,8 +171,10 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
         return TrainState(new_state.replace(trainable=trainable), opt_state, key, targets,
                           y_pred, value, scale if loss_scale is not None else None)
 
+    loss_metric = MetricSpec("loss", lambda value: value, transform=lambda s: s.loss,
+                             evaluation=MetricSpec("loss", loss_fn))
     return Loop(step_fn, init_fn, output_transform=lambda s: (s.y_true, s.y_pred)).metric(
-        lambda value: value, "loss", transform=lambda s: s.loss)
+        loss_metric)
 
 
 def evaluator(model):
