@@ -209,7 +209,7 @@ class HandlerMethods:
     def progress(self, *, every=None, file=None, bar=None):
         """A new loop that shows its progress: a live bar with the metrics and the ETA when
         ``file`` (default standard error) is a terminal and ``tqdm`` is installed, and plain
-        lines otherwise: one every ``every`` iterations (default: ten per epoch, or every 50
+        lines otherwise: one every ``every`` iterations (default: five per epoch, or every 50
         when the epoch's length is unknown) and one at the end of each epoch. ``bar=False``
         forces plain lines, ``bar=True`` the bar. Add it after ``validate`` so that the epoch
         lines show the validation metrics.

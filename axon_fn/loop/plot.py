@@ -70,8 +70,9 @@ def _rows(where, source):
         elif all(isinstance(k, numbers.Real) and not isinstance(k, bool) for k, _ in items):
             items.sort(key=lambda item: item[0])
     elif isinstance(metrics, (list, tuple)):
+        first = 1 if field == "history" else 0  # a loop counts finished epochs from 1
         items = [(row.get("epoch", i) if isinstance(row, Mapping) else i, row)
-                 for i, row in enumerate(metrics)]
+                 for i, row in enumerate(metrics, first)]
     else:
         raise AxonTypeError(f"{where}: source.{field} must be a dict {{epoch: {{name: value}}}} "
                             f"or a list of per-epoch dicts, got {type(metrics).__name__}")

@@ -69,7 +69,7 @@ class _Display:
             self.bar.update(1)
             self.bar.set_postfix(state.metrics, refresh=False)
             return CONTINUE, state
-        every = self.every or (max(1, state.epoch_size // 10) if state.epoch_size else 50)
+        every = self.every or (max(1, state.epoch_size // 5) if state.epoch_size else 50)
         if state.iteration % every == 0:
             elapsed = time.perf_counter() - self.epoch_start
             rate = state.iteration / elapsed if elapsed > 0 else float("inf")

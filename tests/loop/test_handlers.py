@@ -65,11 +65,11 @@ def test_progress_plain_lines_when_not_a_terminal():
     loop = Loop(lambda b, s: b, lambda _: None).metric(lambda v: v, "loss")
     loop.progress(file=out).run([float(i) for i in range(20)], epochs=2)
     lines = out.getvalue().splitlines()
-    # ten lines per epoch of 20 (every 2 iterations) and an epoch summary
-    assert len(lines) == 22
-    assert lines[0].startswith("epoch 1/2  iteration 2/20  loss 0.5000  ")
+    # five lines per epoch of 20 (every 4 iterations) and an epoch summary
+    assert len(lines) == 12
+    assert lines[0].startswith("epoch 1/2  iteration 4/20  loss 1.5000  ")
     assert "it/s  ETA " in lines[0]
-    assert lines[10].startswith("epoch 1/2 done in ") and lines[10].endswith("loss 9.5000")
+    assert lines[5].startswith("epoch 1/2 done in ") and lines[5].endswith("loss 9.5000")
     unknown_length = io.StringIO()
     loop.progress(file=unknown_length, every=3).run(lambda e: iter([1.0] * 7))
     lines = unknown_length.getvalue().splitlines()
