@@ -215,3 +215,13 @@ def test_freeze_by_a_name_that_matches_nothing_is_an_error():
         ax.freeze(state, "dense_9")
     with pytest.raises(InvalidArgumentError, match="unfreeze: 'a' matches no parameter"):
         ax.unfreeze(state, ["a"])
+
+
+def test_comparisons_in_layers_work_while_shapes_are_traced():
+    ids = ax.input("ids", shape=(None, 4), dtype="int32")
+    mask = ids >> ax.nx(lambda v: v != 0)
+    assert ax.get_output_shape(mask) == (1, 4)
+    model = ax.lstm(ids >> ax.embedding(5, 3), 2, mask=ids >> ax.nx(lambda v: v == 0))
+    state = ax.init(model, key=0)
+    out = ax.predict(model, state, np.array([[1, 0, 2, 0]], np.int32))
+    assert out.shape == (1, 4, 2)
