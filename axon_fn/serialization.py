@@ -557,6 +557,15 @@ class _Decoder:
         return self.value(node, path)
 
 
+def _by_name(types):
+    found = {}
+    for cls in types:
+        if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
+            raise AxonTypeError(f"load_tree: `types` must list NamedTuple classes, got {cls!r}")
+        found[cls.__qualname__] = cls
+    return found
+
+
 def _open(path, where):
     path = _as_path(path, where)
     return (_SafetensorsReader if _is_safetensors(path) else _NpzReader)(path, where)
@@ -654,8 +663,8 @@ def load_tree(path, like=None, *, types=None):
 
     Without ``like``, containers come back as plain dicts and lists (a namedtuple as the dict of
     its fields, a tuple as a list), except that a namedtuple whose class name is a key of
-    ``types`` (a mapping ``{name: NamedTuple class}``) comes back as that class; when ``types`` is
-    given, tuples also come back as tuples. With ``like`` (a template, e.g. a freshly initialized model
+    ``types`` (an iterable of NamedTuple classes) has that class name comes back as that class;
+    when ``types`` is given, tuples also come back as tuples. With ``like`` (a template, e.g. a freshly initialized model
     and optimizer state), the result has exactly the template's structure (its namedtuple types,
     ModelState, tuples and key order) and every leaf is checked against the template's: the
     same path, the same kind, and for arrays the same shape and dtype (an
@@ -682,7 +691,7 @@ def load_tree(path, like=None, *, types=None):
         header = _read_header(reader, "load_tree")
         decoder = _Decoder(reader, "load_tree")
         if like is None:
-            return decoder.plain(header["tree"], types=types)
+            return decoder.plain(header["tree"], types=None if types is None else _by_name(types))
         return decoder.like(like, header["tree"])
     finally:
         reader.close()

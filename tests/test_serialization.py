@@ -485,3 +485,15 @@ def test_safetensors_missing_package_message(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"load_tree: .*pip install safetensors"):
         load_tree(tmp_path / "m.safetensors")
     assert os.listdir(tmp_path) == []
+
+
+def test_load_tree_restores_listed_namedtuples(tmp_path):
+    from axon_fn.optim import adam
+
+    opt_state = adam(1e-3).init({"w": np.ones(2, np.float32)})
+    save_tree({"opt": opt_state, "pair": (1, 2)}, tmp_path / "t.npz")
+    restored = load_tree(tmp_path / "t.npz", types=[type(opt_state[0])])
+    assert type(restored["opt"][0]).__name__ == "ScaleByAdamState"
+    assert restored["pair"] == (1, 2) and isinstance(restored["opt"], tuple)
+    with pytest.raises(AxonTypeError, match="`types` must list NamedTuple classes"):
+        load_tree(tmp_path / "t.npz", types=[dict])

@@ -58,22 +58,19 @@ def save_checkpoint(state, path):
 
 
 def _named_tuples(extra):
-    """axon_fn's NamedTuple classes (model, optimizer and trainer states) by class name, and
-    the caller's ``extra`` ones."""
-    found = {}
+    """axon_fn's NamedTuple classes (model, optimizer and trainer states), then the caller's."""
+    found = []
     for module in list(sys.modules.values()):
         if not getattr(module, "__name__", "").startswith("axon_fn"):
             continue
-        for value in vars(module).values():
-            if (isinstance(value, type) and issubclass(value, tuple) and hasattr(value, "_fields")
-                    and value.__module__.startswith("axon_fn")):
-                found.setdefault(value.__qualname__, value)
+        found.extend(value for value in vars(module).values()
+                     if isinstance(value, type) and issubclass(value, tuple)
+                     and hasattr(value, "_fields") and value.__module__.startswith("axon_fn"))
     for cls in extra:
         if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
             raise AxonTypeError(f"load_checkpoint: `types` must list NamedTuple classes, got "
                                 f"{cls!r}")
-        found[cls.__qualname__] = cls
-    return found
+    return found + list(extra)  # later classes win a name clash: the caller's last
 
 
 def _resolve(path):

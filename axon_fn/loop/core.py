@@ -80,6 +80,7 @@ class _Handler:
     fn: Any
     filter: Any
     name: str
+    last: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +102,11 @@ class Loop(HandlerMethods):
     handlers: tuple = ()
     resume: Any = None
 
-    def handle(self, event, handler, filter="always", *, name=None):  # noqa: A002 - Axon's name
+    def handle(self, event, handler, filter="always", *, name=None, last=False):  # noqa: A002
         """A new loop that calls ``handler(state) -> (status, state)`` when ``event`` fires and
         ``filter`` passes. Status is ``"continue"``, ``"halt_epoch"`` or ``"halt_loop"``.
+        Handlers of an event run in the order they were added, those with ``last=True`` after
+        all the others (a checkpoint is one: it saves what every other handler did).
 
         >>> loop = Loop(lambda b, s: s + b, lambda _: 0)
         >>> seen = []
@@ -117,14 +120,15 @@ class Loop(HandlerMethods):
         if not callable(handler):
             raise AxonTypeError(f"Loop.handle: `handler` must be callable, got {handler!r}")
         label = name or getattr(handler, "__name__", type(handler).__name__)
-        entry = _Handler(event, handler, as_filter(filter, "Loop.handle"), label)
+        entry = _Handler(event, handler, as_filter(filter, "Loop.handle"), label, bool(last))
         return dataclasses.replace(self, handlers=self.handlers + (entry,))
 
-    def metric(self, metric, name=None, *, accumulate="running_average", transform=None):
+    def metric(self, metric, name=None, *, accumulate=None, transform=None):
         """A new loop that tracks ``metric`` over each epoch: a name from
         :mod:`axon_fn.metrics` (``"accuracy"``, ``"precision"``...), a function of the metric
         inputs, or a :class:`~axon_fn.loop.metric_specs.MetricSpec`. ``accumulate`` is
-        ``"running_average"``, ``"running_sum"`` or a function ``(accumulated, value, count)``.
+        ``"running_average"`` (the default), ``"running_sum"`` or a function
+        ``(accumulated, value, count)``.
         Counting metrics (precision, recall, f1, ...) accumulate counts, not batch ratios.
         ``transform(step_state)`` gives this metric its own inputs instead of the loop's
         ``output_transform``.
@@ -181,6 +185,7 @@ class _Run:
             raise AxonTypeError(f"Loop.run: `data` must be an iterable of batches or a function "
                                 f"returning one per epoch, got {type(data).__name__}")
         self.loop, self.data, self.epochs, self.iterations = loop, data, epochs, iterations
+        self.handlers = sorted(loop.handlers, key=lambda handler: handler.last)  # stable
 
     def fire(self, event, state):
         counts = {**state.event_counts, event: state.event_counts.get(event, 0) + 1}
@@ -188,7 +193,7 @@ class _Run:
                     event: state.epoch_event_counts.get(event, 0) + 1}
         state = state.replace(event_counts=counts, epoch_event_counts=in_epoch)
         status = CONTINUE
-        for handler in self.loop.handlers:
+        for handler in self.handlers:
             if handler.event != event or not handler.filter(counts[event], in_epoch[event],
                                                             state):
                 continue

@@ -552,7 +552,11 @@ class Experiment:
 
     def __exit__(self, exc_type, exc, tb):
         if exc is None:
-            self.finish("completed")
+            # a loop attached with attach() may have finished the run already (say "halted"):
+            # keep its status and fields, rewriting to list artifacts logged since
+            done = self.summary if self.summary.get("status") != "running" else {}
+            extra = {k: v for k, v in done.items() if k not in _SUMMARY_KEYS}
+            self.finish(done.get("status", "completed"), **extra)
         else:
             self.finish("failed", error=repr(exc))
         return False

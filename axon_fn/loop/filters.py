@@ -108,7 +108,9 @@ def as_filter(spec, where="handle"):
         return _BY_NAME[name](n, within_epoch=within)
     if callable(spec):
         try:
-            arity = len(inspect.signature(spec).parameters)
+            arity = sum(1 for p in inspect.signature(spec).parameters.values()
+                        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                               p.POSITIONAL_OR_KEYWORD))
         except (TypeError, ValueError):
             arity = 3
         if arity == 1:  # a predicate of the loop state

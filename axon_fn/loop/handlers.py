@@ -225,8 +225,9 @@ class HandlerMethods:
         ``validation_<name>``, into the epoch's history too.
 
         ``metrics`` defaults to the loop's own, including a trainer's ``loss``; otherwise give
-        names, functions (with a ``__name__``) or MetricSpecs. ``data`` is like ``run``'s: a
-        list of ``(inputs, targets)`` batches or a function of the epoch returning one.
+        names, functions (with a ``__name__``) or MetricSpecs. ``data`` is a list of
+        ``(inputs, targets)`` batches or a function of the loop's epoch (``state.epoch``)
+        returning one.
         """
         from .metric_specs import as_metric
         from .trainer import evaluator
@@ -246,7 +247,8 @@ class HandlerMethods:
                                        "on (y_true, y_pred))")
 
         def validate(state):
-            result = evaluation.run(data, _model_state(state.step_state, "Loop.validate"))
+            batches = data(state.epoch) if callable(data) else data
+            result = evaluation.run(batches, _model_state(state.step_state, "Loop.validate"))
             return CONTINUE, state.merge_metrics(
                 {prefix + name: value for name, value in result.history[-1].items()})
 
@@ -257,6 +259,7 @@ class HandlerMethods:
                    file_pattern="checkpoint_{epoch}_{iteration}.npz"):
         """A new loop that saves its whole State to ``directory`` when ``event`` fires and
         ``filter`` passes, atomically and without pickle (see :mod:`axon_fn.loop.checkpoint`).
+        It runs after the event's other handlers, so it saves what they did.
 
         ``monitor`` (a metric name) saves only when that metric improves (``mode`` ``"min"``
         or ``"max"``): "keep the best". ``keep`` deletes all but the newest ``keep`` files
@@ -277,19 +280,19 @@ class HandlerMethods:
                 record = {**record, **{k: tracked[k] for k in ("best", "best_epoch", "wait")}}
                 if not improved:
                     return CONTINUE, _with_data(state, name, record)
-            path = os.path.join(os.fspath(directory), file_pattern.format(
-                epoch=state.epoch, iteration=state.iteration,
-                total_iterations=state.total_iterations))
-            files = [f for f in record["files"] if f != path] + [path]
+            file_name = file_pattern.format(epoch=state.epoch, iteration=state.iteration,
+                                            total_iterations=state.total_iterations)
+            files = [f for f in record["files"] if f != file_name] + [file_name]
             stale = files[:-keep] if keep is not None else []
             state = _with_data(state, name, {**record, "files": files[len(stale):]})
-            save_checkpoint(state, path)
+            save_checkpoint(state, os.path.join(os.fspath(directory), file_name))
             for old in stale:
+                old = os.path.join(os.fspath(directory), old)
                 if os.path.exists(old):
                     os.remove(old)
             return CONTINUE, state
 
-        return self.handle(event, checkpoint, filter, name=name)
+        return self.handle(event, checkpoint, filter, name=name, last=True)
 
     def monitor(self, metric, fn, *, name=None, mode="min", patience=0, min_delta=0.0,
                 event="epoch_completed", filter="always"):  # noqa: A002
@@ -383,12 +386,19 @@ class HandlerMethods:
             state = state.replace(step_state=step_state._replace(optimizer_state=opt_state))
             return CONTINUE, _with_data(state, name, record)
 
-        return self.monitor(metric, reduce, name=name, mode=mode, patience=patience - 1,
+        def check_optimizer(state):  # fail on the first step, not when the first cut is due
+            opt_state = getattr(state.step_state, "optimizer_state", None)
+            _scale_hyperparam(opt_state, hyperparam, 1.0, 0.0, "Loop.reduce_lr_on_plateau")
+            return CONTINUE, state
+
+        loop = self.handle("iteration_completed", check_optimizer, "first",
+                           name=f"{name}_check")
+        return loop.monitor(metric, reduce, name=name, mode=mode, patience=patience - 1,
                             min_delta=min_delta)
 
     def nan_guard(self, metric="loss", *, file=None):
-        """A new loop that halts after any iteration whose loss (the trainer's step loss, or
-        the metric ``metric``) is NaN or infinite, writing why to ``file`` (default standard
+        """A new loop that halts after any iteration whose ``metric`` (for ``"loss"``, the
+        trainer's loss of that very step when there is one) is NaN or infinite, writing why to ``file`` (default standard
         error) and to ``state.halt_reason``.
 
         >>> from axon_fn.loop import Loop
@@ -399,7 +409,7 @@ class HandlerMethods:
         ('halted', 2)
         """
         def guard(state):
-            value = getattr(state.step_state, "loss", None)
+            value = getattr(state.step_state, "loss", None) if metric == "loss" else None
             if value is None:
                 value = _metric_value(state, metric, "Loop.nan_guard")
             value = np.asarray(value)

@@ -50,7 +50,9 @@ def _number(name, value):
 
 
 def _call(fn, seen):
-    return fn(*seen) if isinstance(seen, tuple) else fn(seen)
+    """A plain tuple is spread into the metric's arguments; anything else (a NamedTuple such
+    as a ModelState included) is one argument."""
+    return fn(*seen) if type(seen) is tuple else fn(seen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,18 +94,29 @@ class MetricSpec:
         return sum(acc[k] for k in numerator) / den if den else 0.0
 
 
-def as_metric(metric, name=None, accumulate="running_average", transform=None):
-    """A :class:`MetricSpec` from a name in :mod:`axon_fn.metrics`, a function or a spec.
+def as_metric(metric, name=None, accumulate=None, transform=None):
+    """A :class:`MetricSpec` from a name in :mod:`axon_fn.metrics`, a function or a spec
+    (``name``, ``accumulate`` and ``transform``, when given, replace the spec's own).
+    ``accumulate`` defaults to ``"running_average"``.
 
     >>> as_metric("accuracy").name, as_metric(lambda y, p: 0.0, "zero").name
     ('accuracy', 'zero')
     """
-    if isinstance(metric, MetricSpec):
-        return metric if name is None else dataclasses.replace(metric, name=name)
-    if not (accumulate in _ACCUMULATORS or callable(accumulate)):
+    if accumulate is not None and not (accumulate in _ACCUMULATORS or callable(accumulate)):
         raise InvalidArgumentError(f"Loop.metric: `accumulate` must be one of "
                                    f"{', '.join(_ACCUMULATORS)} or a function (acc, value, "
                                    f"index) -> acc; got {accumulate!r}")
+    if isinstance(metric, MetricSpec):
+        changes = {"name": name, "accumulate": accumulate, "transform": transform}
+        if metric.counts and accumulate is not None:
+            raise InvalidArgumentError(f"Loop.metric: {metric.name!r} accumulates confusion "
+                                       f"counts; `accumulate` does not apply to it")
+        return dataclasses.replace(metric, **{k: v for k, v in changes.items() if v is not None})
+    counted = isinstance(metric, str) and (metric in _COUNT_RATIOS or metric in _COUNTS)
+    if counted and accumulate is not None:
+        raise InvalidArgumentError(f"Loop.metric: {metric!r} accumulates confusion counts over "
+                                   f"the epoch; `accumulate` does not apply to it")
+    accumulate = accumulate or "running_average"
     if isinstance(metric, str):
         if metric in _COUNT_RATIOS:
             return MetricSpec(name or metric, None, "counts", transform, _COUNT_RATIOS[metric])

@@ -388,3 +388,16 @@ def test_plot_metrics_without_matplotlib(tmp_path, monkeypatch):
                                           r"axon_fn\[examples\].*pip install matplotlib"):
         plot_metrics(FakeState([{"loss": 1.0}]), tmp_path / "x.png")
     assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_attach_inside_a_with_block_keeps_the_loop_status(tmp_path):
+    from axon_fn.loop import Loop
+
+    loop = Loop(lambda b, s: b, lambda _: None).metric(lambda v: v, "loss").early_stop(
+        "loss", patience=1)
+    with Experiment("stop", tmp_path) as exp:
+        exp.attach(loop).run(lambda e: [[1.0, 2.0, 3.0][e]], epochs=3)
+        exp.log_artifact(b"weights", "model.bin")
+    summary = Experiment.load(exp.path).summary
+    assert summary["status"] == "halted" and summary["epochs"] == 2
+    assert summary["artifacts"] == ["model.bin"]

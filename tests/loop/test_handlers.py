@@ -265,3 +265,45 @@ def test_nan_guard_halts_on_a_non_finite_training_loss(capsys):
     assert capsys.readouterr().err.strip() == final.halt_reason
     fine = trainer(model, "mean_squared_error", "sgd").nan_guard().run(BATCHES, epochs=2)
     assert fine.status == "completed"
+
+
+# regressions found while writing the guides ------------------------------------------------
+
+def test_validate_calls_a_data_function_with_the_loop_epoch():
+    model = regression()
+    seen = []
+
+    def held_out(epoch):
+        seen.append(epoch)
+        return BATCHES
+    trainer(model, "mean_squared_error", "sgd").validate(model, held_out).run(BATCHES, epochs=3)
+    assert seen == [1, 2, 3]
+
+
+def test_nan_guard_watches_the_metric_it_is_given():
+    loop = trainer(regression(), "mean_squared_error", "sgd").metric(
+        lambda y, p: float("inf") if len(y) == 16 else 0.0, "odd")
+    final = loop.nan_guard("odd", file=io.StringIO()).run(BATCHES)
+    assert final.halt_reason.startswith("nan_guard: odd is inf at epoch 1, iteration 1")
+
+
+def test_reduce_lr_on_plateau_without_injected_rate_fails_on_the_first_step():
+    steps = []
+    loop = trainer(regression(), "mean_squared_error", "sgd").metric(lambda *_: 1.0, "flat")
+    loop = loop.handle("iteration_completed", lambda s: (steps.append(1), ("continue", s))[1])
+    with pytest.raises(InvalidArgumentError, match="no injected 'learning_rate'"):
+        loop.reduce_lr_on_plateau("flat", patience=5).run([(X, Y)], epochs=10)
+    assert steps == [1]
+
+
+def test_checkpoints_run_after_the_other_handlers_so_resuming_is_exact(tmp_path):
+    values = [5.0, 4.0, 4.5, 4.6, 4.7, 4.8]
+    loop, data = scripted(values, "loss")
+    loop = loop.checkpoint(tmp_path).early_stop("loss", patience=3)
+    whole = loop.run(data, epochs=6)
+    assert (whole.status, whole.epoch) == ("halted", 5)
+    stopped = loop.handle("epoch_completed", lambda s: ("halt_loop", s)).run(data, epochs=3)
+    assert stopped.epoch == 1
+    resumed = loop.from_checkpoint(tmp_path).run(data, epochs=6)
+    assert (resumed.status, resumed.epoch) == ("halted", 5)
+    assert resumed.handler_data["early_stop_loss"] == whole.handler_data["early_stop_loss"]

@@ -154,3 +154,33 @@ def test_state_is_immutable():
     with pytest.raises(Exception):
         state.epoch = 3
     assert state.replace(epoch=3).epoch == 3 and state.epoch == 0
+
+
+def test_metric_spec_options_namedtuple_inputs_and_count_accumulators():
+    from typing import NamedTuple
+
+    from axon_fn.loop import MetricSpec
+
+    loop = Loop(lambda b, s: b, lambda _: None)
+    spec = MetricSpec("v", lambda v: v)
+    final = loop.metric(spec, transform=lambda s: 100.0, accumulate="running_sum").run([1.0, 3.0])
+    assert final.history == [{"v": 200.0}]
+
+    class Pair(NamedTuple):
+        a: float
+        b: float
+    got = loop.metric(lambda pair: pair.a - pair.b, "gap").run([Pair(3.0, 1.0)]).history
+    assert got == [{"gap": 2.0}]
+    with pytest.raises(InvalidArgumentError, match="'precision' accumulates confusion counts"):
+        loop.metric("precision", accumulate="running_sum")
+
+
+def test_predicate_filters_with_optional_arguments():
+    seen = []
+
+    def late(state, after=2):
+        return state.iteration > after
+    loop = Loop(lambda b, s: b, lambda _: None).handle(
+        "iteration_completed", lambda s: (seen.append(s.iteration), ("continue", s))[1], late)
+    loop.run([1, 2, 3, 4])
+    assert seen == [3, 4]
