@@ -1,0 +1,710 @@
+"""End-to-end training and inference speed: axon_fn against PyTorch eager and JAX (jit + optax).
+
+Workloads (float32, the same seeded synthetic data for every framework):
+
+* ``mlp_train``: MLP 784-512-512-10 (ReLU), softmax cross-entropy from logits with sparse
+  int labels, Adam lr 1e-3, batch 128. PyTorch also runs with ``Adam(fused=True)`` (or
+  ``foreach=True`` where fused Adam is not supported on CPU).
+* ``cnn_train``: LeNet-5 on 28x28x1 (axon_fn and JAX channels-last, PyTorch NCHW): conv 5x5
+  6 ch, ReLU, max-pool 2, conv 5x5 16 ch, ReLU, max-pool 2, dense 120, 84, 10; cross-entropy,
+  Adam lr 1e-3, batch 64 (PyTorch fused Adam too).
+* ``small_train``: MLP 32-64-64-1 (ReLU), MSE, SGD lr 1e-2, batch 16: the per-step overhead.
+* ``mlp_infer_b1`` / ``mlp_infer_b1024``: the ``mlp_train`` network, inference only
+  (axon_fn ``predict_fn``; PyTorch eval mode under ``torch.inference_mode()``; JAX jit).
+* memory (``--memory``): peak RSS (``ru_maxrss``) after 1,000 and after 10,000 ``small_train``
+  steps, and their ratio (goal: within 5 %). Part of a default full run (no ``--workloads``,
+  no ``--quick``) as it takes a few seconds per framework.
+
+axon_fn is used as a user would: a ``>>`` model, ``axon_fn.build``, ``axon_fn.value_and_grad``
+and ``axon_fn.optim``, one plain step function per iteration (the "axon_fn" row); the
+"axon_fn (Loop)" row runs the same training through ``axon_fn.loop.trainer(...).run(...)``.
+
+Each framework runs in its own processes: the parent starts ``sys.executable bench_train.py
+--worker FRAMEWORK ...`` with ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
+set to ``--threads`` (PyTorch also gets ``torch.set_num_threads``), one process per measured row
+(framework, workload, variant) so that no row inherits another's allocator or cache state (axon_fn's
+large temporaries make its speed depend on the heap's history); the worker prints its result as
+JSON on stdout. Per row: warm-up steps (whose losses are the sanity check: the loss must fall),
+then ``--reps`` timed repetitions of a fixed number of steps (the same for every framework);
+steps/s is the median over repetitions, with the min-max spread. Frameworks that are not
+installed are reported as skipped.
+
+    python benchmarks/bench_train.py [--frameworks axon_fn,torch,jax]
+        [--workloads mlp_train,cnn_train,small_train,mlp_infer_b1,mlp_infer_b1024]
+        [--reps 7] [--threads 2] [--memory] [--json out.json] [--quick]
+
+``--quick`` is a smoke run: a fifth of the steps, shorter warm-up, 3 repetitions unless
+``--reps`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+# numpy and the frameworks are imported lazily, after the thread variables are set.
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, print_table, write_json  # noqa: E402
+
+FRAMEWORKS = ("axon_fn", "torch", "jax")
+REQUIRES = {"axon_fn": ("axon_fn",), "torch": ("torch",), "jax": ("jax", "optax")}
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Workload:
+    net: str  # "mlp", "cnn" or "small"
+    train: bool
+    batch: int
+    steps: int  # steps per timed repetition, the same for every framework (~0.3-1 s for axon_fn)
+    warmup: int  # a multiple of N_BATCHES: the sanity check compares the first and last cycle
+
+
+WORKLOADS = {
+    "mlp_train": Workload("mlp", train=True, batch=128, steps=100, warmup=12),
+    "cnn_train": Workload("cnn", train=True, batch=64, steps=80, warmup=12),
+    "small_train": Workload("small", train=True, batch=16, steps=1500, warmup=40),
+    "mlp_infer_b1": Workload("mlp", train=False, batch=1, steps=4000, warmup=20),
+    "mlp_infer_b1024": Workload("mlp", train=False, batch=1024, steps=60, warmup=4),
+}
+N_BATCHES = 4  # pre-generated batches, cycled through
+INPUT_SHAPES = {"mlp": (784,), "cnn": (28, 28, 1), "small": (32,)}  # channels-last
+N_CLASSES = 10
+LEARNING_RATE = {"mlp": 1e-3, "cnn": 1e-3, "small": 1e-2}  # Adam, Adam, SGD
+MEMORY_STEPS = (1_000, 10_000)
+QUICK_DIVISOR = 5
+
+
+def thread_env(threads):
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
+def make_data(name, workload):
+    """``N_BATCHES`` float32 ``(x, y)`` batches from a seeded teacher (channels-last images).
+
+    Classification labels are the argmax of a fixed random linear map of ``x`` (int64); the
+    regression target is ``tanh`` of one plus noise, so the losses can fall during warm-up.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shape = INPUT_SHAPES[workload.net]
+    features = int(np.prod(shape))
+    out = 1 if workload.net == "small" else N_CLASSES
+    teacher = rng.standard_normal((features, out)).astype(np.float32) / np.sqrt(features)
+    batches = []
+    for _ in range(N_BATCHES):
+        x = rng.standard_normal((workload.batch, *shape)).astype(np.float32)
+        z = x.reshape(workload.batch, features) @ teacher
+        if workload.net == "small":
+            y = (np.tanh(z) + 0.1 * rng.standard_normal(z.shape)).astype(np.float32)
+        else:
+            y = np.argmax(z, axis=1).astype(np.int64)
+        batches.append((x, y))
+    return batches
+
+
+class Variant(NamedTuple):
+    """One framework setup of a workload. ``run(n)`` does ``n`` steps, cycling through the
+    batches, and returns the last step's output (the loss, or the prediction)."""
+
+    name: str
+    run: Callable
+    n_params: int
+    loss_value: Callable = float  # the output of ``run`` as a float (training only)
+    sync: Callable = lambda output: None  # wait for asynchronous work to finish (JAX)
+    note: Optional[str] = None
+
+
+def cycling(step, batches):
+    """``run(n)``: ``step(x, y)`` over the batches in turn; the last output."""
+    batch_iter = itertools.cycle(batches)
+
+    def run(n):
+        for _ in range(n):
+            output = step(*next(batch_iter))
+        return output
+
+    return run
+
+
+# --- axon_fn -----------------------------------------------------------------------------------
+
+
+def axon_fn_model(ax, net):
+    x = ax.input("x", shape=(None, *INPUT_SHAPES[net]))
+    if net == "mlp":
+        return (x >> ax.dense(512, activation="relu") >> ax.dense(512, activation="relu")
+                >> ax.dense(N_CLASSES))
+    if net == "cnn":  # max_pool's strides default to its window
+        return (x >> ax.conv(6, 5, activation="relu") >> ax.max_pool(2)
+                >> ax.conv(16, 5, activation="relu") >> ax.max_pool(2) >> ax.flatten()
+                >> ax.dense(120, activation="relu") >> ax.dense(84, activation="relu")
+                >> ax.dense(N_CLASSES))
+    return x >> ax.dense(64, activation="relu") >> ax.dense(64, activation="relu") >> ax.dense(1)
+
+
+def axon_fn_variants(workload, batches, threads):
+    """Yield the plain step (or ``predict_fn``), then for training the Loop; threads come from
+    the environment (OpenBLAS and the OpenMP kernels read it when they load)."""
+    import axon_fn
+
+    model = axon_fn_model(axon_fn, workload.net)
+    init_fn, predict_fn = axon_fn.build(model)
+    state = init_fn(batches[0][0][:1], axon_fn.random.key(0))
+    n_params = sum(leaf.size for leaf in axon_fn.tree.leaves(state.trainable))
+    if not workload.train:
+        yield Variant("axon_fn", cycling(lambda x, y: predict_fn(state, x), batches), n_params)
+        return
+
+    if workload.net == "small":
+        loss = axon_fn.losses.mean_squared_error
+
+        def make_optimizer():
+            return axon_fn.optim.sgd(LEARNING_RATE["small"])
+    else:
+        def loss(y, logits):
+            return axon_fn.losses.categorical_cross_entropy(y, logits, from_logits=True,
+                                                            sparse=True)
+
+        def make_optimizer():
+            return axon_fn.optim.adam(LEARNING_RATE[workload.net])
+
+    opt = make_optimizer()
+
+    def loss_fn(trainable, state, x, y):
+        return loss(y, predict_fn(state.replace(trainable=trainable), x))
+
+    loss_and_grads = axon_fn.value_and_grad(loss_fn)  # with respect to `trainable`
+
+    def train_step(state, opt_state, x, y):
+        value, grads = loss_and_grads(state.trainable, state, x, y)
+        updates, opt_state = opt.update(grads, opt_state, state.trainable)
+        trainable = axon_fn.optim.apply_updates(state.trainable, updates)
+        return state.replace(trainable=trainable), opt_state, value
+
+    opt_state = opt.init(state.trainable)
+
+    def step(x, y):
+        nonlocal state, opt_state
+        state, opt_state, value = train_step(state, opt_state, x, y)
+        return value
+
+    yield Variant("axon_fn", cycling(step, batches), n_params)
+
+    # The same training through the Loop API: one `run` over the repetition's batches.
+    loop = axon_fn.loop.trainer(model, loss, make_optimizer())
+    loop_state = init_fn(batches[0][0][:1], axon_fn.random.key(0))  # continued as a TrainState
+    loop_position = 0
+
+    def run_loop(n):
+        nonlocal loop_state, loop_position
+        data = [batches[(loop_position + i) % len(batches)] for i in range(n)]
+        loop_position += n
+        loop_state = loop.run(data, loop_state, epochs=1).step_state
+        return loop_state.loss
+
+    yield Variant("axon_fn (Loop)", run_loop, n_params)
+
+
+def axon_fn_info():
+    import axon_fn
+
+    return {"version": axon_fn.__version__, **axon_fn.backend_info()}
+
+
+# --- PyTorch -----------------------------------------------------------------------------------
+
+
+def torch_model(nn, net):
+    if net == "mlp":
+        return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                             nn.Linear(512, N_CLASSES))
+    if net == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(16 * 4 * 4, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                             nn.Linear(84, N_CLASSES))
+    return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                         nn.Linear(64, 1))
+
+
+def torch_fused_adam(torch):
+    """(kwargs, note) for the fast Adam: fused where this torch supports it on CPU."""
+    probe = torch.nn.Linear(2, 2)
+    try:
+        opt = torch.optim.Adam(probe.parameters(), lr=1e-3, fused=True)
+        probe(torch.ones(1, 2)).sum().backward()
+        opt.step()
+        return {"fused": True}, "fused Adam"
+    except (RuntimeError, TypeError, ValueError) as error:
+        return {"foreach": True}, (f"fused Adam unsupported on CPU in torch "
+                                   f"{torch.__version__} ({error}); foreach Adam instead")
+
+
+def torch_variants(workload, batches, threads):
+    """Yield eager PyTorch with the default optimizer, then for Adam the fused (or foreach) one;
+    each variant starts from the same seeded initialization."""
+    import torch
+
+    torch.set_num_threads(threads)
+    net = workload.net
+    to_nchw = (lambda x: x.transpose(0, 3, 1, 2).copy()) if net == "cnn" else (lambda x: x)
+    data = [(torch.from_numpy(to_nchw(x)), torch.from_numpy(y)) for x, y in batches]
+
+    def fresh_model():
+        torch.manual_seed(0)
+        return torch_model(torch.nn, net)
+
+    def count(model):
+        return sum(p.numel() for p in model.parameters())
+
+    if not workload.train:
+        model = fresh_model().eval()
+
+        def predict(x, y):
+            with torch.inference_mode():
+                return model(x)
+
+        yield Variant("torch", cycling(predict, data), count(model))
+        return
+
+    loss_fn = (torch.nn.functional.mse_loss if net == "small"
+               else torch.nn.functional.cross_entropy)
+
+    def variant(name, make_optimizer, note=None):
+        model = fresh_model()
+        optimizer = make_optimizer(model.parameters())
+
+        def step(x, y):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        return Variant(name, cycling(step, data), count(model), note=note)
+
+    if net == "small":
+        yield variant("torch", lambda p: torch.optim.SGD(p, lr=LEARNING_RATE[net]))
+        return
+    yield variant("torch", lambda p: torch.optim.Adam(p, lr=LEARNING_RATE[net]))
+    fast_kwargs, note = torch_fused_adam(torch)
+    fast_name = "torch (fused Adam)" if "fused" in fast_kwargs else "torch (foreach Adam)"
+    yield variant(fast_name, lambda p: torch.optim.Adam(p, lr=LEARNING_RATE[net], **fast_kwargs),
+                  note)
+
+
+def torch_info(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    return {"version": torch.__version__, "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+            "fast_adam": torch_fused_adam(torch)[1]}
+
+
+# --- JAX ---------------------------------------------------------------------------------------
+
+
+def jax_params(net):
+    """Glorot-uniform kernels and zero biases (numpy, seeded), as a list of (kernel, bias)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if net == "mlp":
+        shapes = [(784, 512), (512, 512), (512, N_CLASSES)]
+    elif net == "cnn":  # conv kernels HWIO
+        shapes = [(5, 5, 1, 6), (5, 5, 6, 16), (256, 120), (120, 84), (84, N_CLASSES)]
+    else:
+        shapes = [(32, 64), (64, 64), (64, 1)]
+    params = []
+    for shape in shapes:
+        receptive = int(np.prod(shape[:-2]))
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        params.append((rng.uniform(-limit, limit, shape).astype(np.float32),
+                       np.zeros(shape[-1], np.float32)))
+    return params
+
+
+def jax_forward(jax, net):
+    jnp = jax.numpy
+
+    def dense_stack(layers, x):
+        for kernel, bias in layers[:-1]:
+            x = jax.nn.relu(x @ kernel + bias)
+        kernel, bias = layers[-1]
+        return x @ kernel + bias
+
+    def conv_relu_pool(x, kernel, bias):
+        y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = jax.nn.relu(y + bias)
+        return jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
+                                     "VALID")
+
+    def cnn(params, x):
+        x = conv_relu_pool(x, *params[0])
+        x = conv_relu_pool(x, *params[1])
+        return dense_stack(params[2:], x.reshape(x.shape[0], -1))
+
+    return cnn if net == "cnn" else dense_stack
+
+
+def jax_variants(workload, batches, threads):
+    """Yield one jitted step (value_and_grad + optax) or jitted predict; the data is put on the
+    device beforehand and each repetition waits for its last result."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    net = workload.net
+    forward = jax_forward(jax, net)
+    params = jax.tree_util.tree_map(jnp.asarray, jax_params(net))
+    n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+    label_dtype = jnp.float32 if net == "small" else jnp.int32
+    data = [(jnp.asarray(x), jnp.asarray(y, label_dtype)) for x, y in batches]
+
+    def block(output):
+        output.block_until_ready()
+
+    if not workload.train:
+        predict = jax.jit(forward)
+        yield Variant("jax (jit)", cycling(lambda x, y: predict(params, x), data), n_params,
+                      sync=block)
+        return
+
+    if net == "small":
+        opt = optax.sgd(LEARNING_RATE[net])
+
+        def loss_fn(params, x, y):
+            return jnp.mean((forward(params, x) - y) ** 2)
+    else:
+        opt = optax.adam(LEARNING_RATE[net])
+
+        def loss_fn(params, x, y):
+            logits = forward(params, x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    @jax.jit
+    def train_step(params, opt_state, x, y):
+        value, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    opt_state = opt.init(params)
+
+    def step(x, y):
+        nonlocal params, opt_state
+        params, opt_state, value = train_step(params, opt_state, x, y)
+        return value
+
+    yield Variant("jax (jit+optax)", cycling(step, data), n_params, sync=block)
+
+
+def jax_info(threads):
+    import jax
+    import optax
+
+    return {"version": jax.__version__, "optax": optax.__version__,
+            "devices": [str(d) for d in jax.devices()],
+            "xla_flags": os.environ.get("XLA_FLAGS")}
+
+
+VARIANTS = {"axon_fn": axon_fn_variants, "torch": torch_variants, "jax": jax_variants}
+INFO = {"axon_fn": lambda threads: axon_fn_info(), "torch": torch_info, "jax": jax_info}
+
+
+# --- measuring (in the worker) -----------------------------------------------------------------
+
+
+def measure(variant, workload, reps, steps, warmup):
+    """Warm-up (recording the losses), then ``reps`` timed repetitions of ``steps`` steps."""
+    warmup_losses = []
+    for _ in range(warmup):
+        output = variant.run(1)
+        if workload.train:
+            warmup_losses.append(variant.loss_value(output))
+    variant.sync(output)
+    seconds = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        output = variant.run(steps)
+        variant.sync(output)
+        seconds.append(time.perf_counter() - start)
+    rates = [steps / s for s in seconds]
+    record = {"variant": variant.name, "batch": workload.batch, "steps_per_rep": steps,
+              "warmup": warmup, "reps": reps, "seconds": seconds,
+              "steps_per_s": statistics.median(rates), "steps_per_s_min": min(rates),
+              "steps_per_s_max": max(rates),
+              "samples_per_s": statistics.median(rates) * workload.batch,
+              "n_params": variant.n_params, "note": variant.note}
+    if workload.train:
+        first, last = warmup_losses[:N_BATCHES], warmup_losses[-N_BATCHES:]
+        record.update(loss_first=warmup_losses[0], loss_after_warmup=warmup_losses[-1],
+                      loss_end=variant.loss_value(output),
+                      loss_decreased=statistics.fmean(last) < statistics.fmean(first))
+    return record
+
+
+def peak_rss_mib():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def memory_run(framework, threads):
+    """Peak RSS after each of MEMORY_STEPS small_train steps (plain step, one process)."""
+    workload = WORKLOADS["small_train"]
+    variant = next(VARIANTS[framework](workload, make_data("small_train", workload), threads))
+    start, done, peaks = time.perf_counter(), 0, {}
+    for mark in MEMORY_STEPS:
+        variant.sync(variant.run(mark - done))
+        done = mark
+        peaks[str(mark)] = peak_rss_mib()
+    first, last = peaks[str(MEMORY_STEPS[0])], peaks[str(MEMORY_STEPS[-1])]
+    return {"variant": variant.name, "peak_rss_mib": peaks, "ratio": last / first,
+            "seconds": time.perf_counter() - start}
+
+
+def worker(args):
+    """Measure one variant (``--variant``, an index) of one workload, or the memory run, and
+    print the result as one JSON line on stdout."""
+
+    def log(message):  # progress goes to stderr: stdout carries the JSON
+        print(f"[{args.worker}] {message}", file=sys.stderr, flush=True)
+
+    result = {"framework": args.worker, "info": INFO[args.worker](args.threads),
+              "env": {name: os.environ.get(name) for name in
+                      (*THREAD_VARIABLES, "OPENBLAS_CORETYPE", "XLA_FLAGS")}}
+    if args.memory_run:
+        log(f"memory: small_train, {' and '.join(map(str, MEMORY_STEPS))} steps")
+        result["memory"] = memory_run(args.worker, args.threads)
+    else:
+        (name,) = args.workloads
+        workload = WORKLOADS[name]
+        steps = max(1, workload.steps // QUICK_DIVISOR) if args.quick else workload.steps
+        warmup = max(2 * N_BATCHES, workload.warmup // 2) if args.quick else workload.warmup
+        variants = VARIANTS[args.worker](workload, make_data(name, workload), args.threads)
+        variant = next(itertools.islice(variants, args.variant, None))
+        log(f"{name}: {variant.name}, {args.reps} x {steps} steps")
+        result["record"] = measure(variant, workload, args.reps, steps, warmup)
+        result["more"] = next(variants, None) is not None
+    print(json.dumps(result))
+
+
+# --- the parent: start the workers, print the tables -------------------------------------------
+
+
+def missing_modules(framework):
+    return [m for m in REQUIRES[framework] if importlib.util.find_spec(m) is None]
+
+
+def spawn(framework, args, workload="small_train", variant=0, *, memory_run=False):
+    """Run one worker process; its JSON result, or {"error": ...}."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework,
+               "--workloads", workload, "--variant", str(variant), "--reps", str(args.reps),
+               "--threads", str(args.threads)]
+    command += ["--quick"] * args.quick + ["--memory-run"] * memory_run
+    env = {**os.environ, **thread_env(args.threads)}
+    if framework == "jax" and args.threads == 1:  # XLA's CPU thread pool ignores the above
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": f"worker exited with status {done.returncode}"}
+    return json.loads(lines[-1])
+
+
+def run_framework(framework, args):
+    """Every variant of every workload, each in a fresh worker process (so no measurement
+    inherits another's allocator or cache state); the merged results."""
+    merged = {"info": None, "env": None, "workloads": {}, "errors": {}}
+    for name in args.workloads:
+        records = merged["workloads"][name] = []
+        for index in itertools.count():
+            result = spawn(framework, args, name, index)
+            if "error" in result:
+                merged["errors"][f"{name}[{index}]"] = result["error"]
+                break
+            merged["info"], merged["env"] = result["info"], result["env"]
+            records.append(result["record"])
+            if not result["more"]:
+                break
+    return merged
+
+
+def fmt_rate(value):
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def result_rows(results, workloads):
+    """Table rows and flat JSON records; ratios are steps/s over PyTorch's (default Adam/SGD)."""
+    rows, flat = [], []
+    for name in workloads:
+        records = [(fw, r) for fw, res in results.items() for r in res.get("workloads", {})
+                   .get(name, [])]
+        baseline = {r["variant"]: r["steps_per_s"] for fw, r in records if fw == "torch"}
+        torch_rate = baseline.get("torch")
+        fast_rate = next((v for k, v in baseline.items() if k != "torch"), None)
+        for fw, r in records:
+            ratio = r["steps_per_s"] / torch_rate if torch_rate else None
+            ratio_fast = r["steps_per_s"] / fast_rate if fast_rate else None
+            rows.append([name, r["variant"], r["batch"], r["steps_per_rep"],
+                         fmt_rate(r["steps_per_s"]),
+                         f"{fmt_rate(r['steps_per_s_min'])}-{fmt_rate(r['steps_per_s_max'])}",
+                         fmt_rate(r["samples_per_s"]),
+                         "-" if ratio is None else f"{ratio:.2f}",
+                         "-" if ratio_fast is None else f"{ratio_fast:.2f}"])
+            flat.append({"workload": name, "framework": fw, **r, "ratio_to_torch": ratio,
+                         "ratio_to_torch_fast_adam": ratio_fast})
+    return rows, flat
+
+
+def sanity_lines(results, workloads):
+    lines = []
+    for name in workloads:
+        records = [r for res in results.values() for r in res.get("workloads", {}).get(name, [])]
+        if not records:
+            continue
+        counts = {r["variant"]: r["n_params"] for r in records}
+        same = "same" if len(set(counts.values())) == 1 else "DIFFERENT"
+        lines.append(f"{name}: parameters ({same}): "
+                     + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        if WORKLOADS[name].train:
+            losses = [f"{r['variant']} {r['loss_first']:.3g} -> {r['loss_after_warmup']:.3g} -> "
+                      f"{r['loss_end']:.3g} {'ok' if r['loss_decreased'] else 'NOT DECREASING'}"
+                      for r in records]
+            lines.append(f"{name}: loss first step -> end of warm-up -> end of timing: "
+                         + "; ".join(losses))
+    return lines
+
+
+def print_header(info, threads, results, skipped):
+    print(f"\nmachine: {info}")
+    print(f"threads: {threads} (OPENBLAS/OMP/MKL_NUM_THREADS); OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE')}; axon_fn BLAS: {info['blas']}, "
+          f"native kernels: {info['native']} ({info['native_threads']} threads)")
+    if "torch" in results:
+        t = results["torch"]["info"]
+        print(f"torch {t['version']}: {t['threads']} threads ({t['interop_threads']} inter-op), "
+              f"{t['fast_adam']}")
+    if "jax" in results:
+        j = results["jax"]["info"]
+        print(f"jax {j['version']}, optax {j['optax']}, devices {j['devices']}, "
+              f"XLA_FLAGS={j['xla_flags']}")
+    for framework, reason in skipped.items():
+        print(f"skipped {framework}: {reason}")
+    for framework, result in results.items():
+        for where, error in result["errors"].items():
+            print(f"{framework} {where}: {error}")
+
+
+def print_memory(memory):
+    rows = []
+    for framework, result in memory.items():
+        if "error" in result:
+            rows.append([framework, "-", "-", "-", result["error"]])
+            continue
+        m = result["memory"]
+        peaks = [m["peak_rss_mib"][str(n)] for n in MEMORY_STEPS]
+        rows.append([m["variant"], *(f"{p:.1f}" for p in peaks), f"{m['ratio']:.3f}",
+                     f"{m['seconds']:.1f}"])
+    if rows:
+        print(f"\nmemory: peak RSS (MiB) after {MEMORY_STEPS[0]:,} and {MEMORY_STEPS[-1]:,} "
+              f"small_train steps, each framework in a fresh process (goal: ratio within 1.05)")
+        print_table(["framework", *(f"after {n:,}" for n in MEMORY_STEPS), "ratio", "seconds"],
+                    rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help="comma-separated, from " + ", ".join(FRAMEWORKS))
+    parser.add_argument("--workloads", help="comma-separated, from " + ", ".join(WORKLOADS)
+                        + " (default: all)")
+    parser.add_argument("--reps", type=int, help="timed repetitions (default 7; 3 with --quick)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS / OpenMP / torch threads")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure peak RSS over 1,000 and 10,000 small_train steps")
+    parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--quick", action="store_true", help="fewer steps: a fast smoke run")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    full_run = args.workloads is None and not args.quick
+    args.workloads = (args.workloads or ",".join(WORKLOADS)).split(",")
+    frameworks = args.frameworks.split(",")
+    unknown = [w for w in args.workloads if w not in WORKLOADS] + [
+        f for f in frameworks if f not in FRAMEWORKS]
+    if unknown:
+        parser.error(f"unknown workload or framework: {', '.join(unknown)}")
+    if args.reps is None:
+        args.reps = 3 if args.quick else 7
+    if args.reps < 1 or args.threads < 1:
+        parser.error("--reps and --threads must be positive")
+    # Before anything loads numpy or a BLAS (in a worker, and axon_fn in machine() here).
+    os.environ.update(thread_env(args.threads))
+    if args.worker:
+        return worker(args)
+
+    results, skipped, memory = {}, {}, {}
+    for framework in frameworks:
+        missing = missing_modules(framework)
+        if missing:
+            skipped[framework] = f"not installed ({', '.join(missing)})"
+            continue
+        result = run_framework(framework, args)
+        if result["info"] is None:
+            skipped[framework] = f"every worker failed: {result['errors']}"
+            continue
+        results[framework] = result
+        if args.memory or full_run:
+            memory[framework] = spawn(framework, args, memory_run=True)
+
+    info = machine()
+    print_header(info, args.threads, results, skipped)
+    print("\nsanity:")
+    for line in sanity_lines(results, args.workloads):
+        print("  " + line)
+    rows, flat = result_rows(results, args.workloads)
+    if rows:
+        print(f"\nsteps/s: median of {args.reps} repetitions (min-max) after warm-up; "
+              f"x torch = steps/s over torch's (default Adam / SGD); "
+              f"x fast Adam = over torch's fused (or foreach) Adam")
+        print_table(["workload", "framework", "batch", "steps/rep", "steps/s", "min-max",
+                     "samples/s", "x torch", "x fast Adam"], rows)
+    print_memory(memory)
+
+    write_json(args.json, {
+        "machine": info, "threads": args.threads,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "config": {"reps": args.reps, "quick": args.quick, "workloads": args.workloads,
+                   "n_batches": N_BATCHES,
+                   "workload_specs": {k: vars(WORKLOADS[k]) for k in args.workloads}},
+        "frameworks": {fw: {"info": r["info"], "env": r["env"], "errors": r["errors"]}
+                       for fw, r in results.items()},
+        "skipped": skipped, "results": flat,
+        "memory": {fw: m.get("memory", m) for fw, m in memory.items()},
+    })
+
+
+if __name__ == "__main__":
+    main()
