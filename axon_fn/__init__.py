@@ -39,9 +39,10 @@ from .graph_tools import (
 )
 from .nn import *  # noqa: F403 - the graph constructors, flat as in Elixir Axon
 from .nn import __all__ as _constructors
-from . import _native_ops
+from . import _allocator, _native_ops
 
 _native_ops.install()
+_allocator.tune()
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import optree
 
-from . import _native
+from . import _allocator, _native
 from ._core import AbstractArray, full_value
 from .errors import BackendMismatchError
 
@@ -104,8 +104,8 @@ def backend_info():
     """What axon_fn runs on: native kernels, BLAS, numpy version, CuPy and GPUs.
 
     >>> sorted(backend_info())  # doctest: +NORMALIZE_WHITESPACE
-    ['blas', 'cupy', 'gpu_count', 'native', 'native_detail', 'numpy', 'openblas_coretype',
-     'threads']
+    ['allocator', 'blas', 'cupy', 'gpu_count', 'native', 'native_detail', 'numpy',
+     'openblas_coretype', 'threads']
     """
     gpu_count = 0
     cupy_version = None
@@ -126,6 +126,7 @@ def backend_info():
         "numpy": np.__version__,
         "threads": _native.num_threads(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "allocator": _allocator.status(),
         "cupy": cupy_version,
         "gpu_count": gpu_count,
     }

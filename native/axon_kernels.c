@@ -284,24 +284,28 @@ static int axon_pool_fits(const axon_pool_geom *gm)
 #define AXON_EXP axon_sexp_f32
 #define AXON_TANH axon_stanh_f32
 #define AXON_LOG logf
+#define AXON_SQRT sqrtf
 #include "axon_kernels.c"
 #undef T
 #undef AXON_SUFFIX
 #undef AXON_EXP
 #undef AXON_TANH
 #undef AXON_LOG
+#undef AXON_SQRT
 
 #define T double
 #define AXON_SUFFIX f64
 #define AXON_EXP axon_sexp_f64
 #define AXON_TANH axon_stanh_f64
 #define AXON_LOG log
+#define AXON_SQRT sqrt
 #include "axon_kernels.c"
 #undef T
 #undef AXON_SUFFIX
 #undef AXON_EXP
 #undef AXON_TANH
 #undef AXON_LOG
+#undef AXON_SQRT
 
 #elif !defined(AXON_WPASS) /* the kernels for one element type T */
 
@@ -1235,6 +1239,35 @@ AXON_ELEMENTWISE_GRAD(axon_tanh_grad, AXON_PAR_MIN_CHEAP)
 
 #undef AXON_ELEMENTWISE
 #undef AXON_ELEMENTWISE_GRAD
+
+/* ---- optimizer updates -------------------------------------------------------------------- */
+
+/* One pass of Adam over n parameters, in Optax's order of operations (see the header). */
+AXON_CLONES static void SFX(axon_adam_span)(const T *restrict g, const T *restrict mu,
+                                             const T *restrict nu, T *restrict mu_out,
+                                             T *restrict nu_out, T *restrict upd, int64_t n,
+                                             const T *restrict k)
+{
+    const T c1 = k[0], b1 = k[1], c2 = k[2], b2 = k[3], bc1 = k[4], bc2 = k[5];
+    const T eps_root = k[6], eps = k[7], scale = k[8];
+    for (int64_t i = 0; i < n; i++) {
+        const T gi = g[i];
+        const T m = gi * c1 + mu[i] * b1;
+        const T v = gi * gi * c2 + nu[i] * b2;
+        mu_out[i] = m;
+        nu_out[i] = v;
+        upd[i] = (m / bc1) / (AXON_SQRT(v / bc2 + eps_root) + eps) * scale;
+    }
+}
+
+void SFX(axon_adam)(const T *g, const T *mu, const T *nu, T *mu_out, T *nu_out, T *upd,
+                    int64_t n, const T *k)
+{
+    const int axon_cond_ = n > AXON_PAR_MIN;
+    AXON_SPLIT(n, 64, SFX(axon_adam_span)(g + lo_, mu + lo_, nu + lo_, mu_out + lo_,
+                                          nu_out + lo_, upd + lo_, hi_ - lo_, k));
+}
+
 #undef AXON_SPLIT
 #undef AXON_PAR_MIN_CHEAP
 

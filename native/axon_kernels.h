@@ -117,6 +117,14 @@ void axon_tanh_f64(const double *x, double *out, int64_t n);
 void axon_tanh_grad_f32(const float *g, const float *ans, float *out, int64_t n);
 void axon_tanh_grad_f64(const double *g, const double *ans, double *out, int64_t n);
 
+/* Adam over n elements, Optax's formulas in Optax's order: with the constants
+ * k = (1 - b1, b1, 1 - b2, b2, 1 - b1^t, 1 - b2^t, eps_root, eps, scale),
+ *   mu_out = g * k0 + mu * k1;  nu_out = g * g * k2 + nu * k3;
+ *   upd = (mu_out / k4) / (sqrt(nu_out / k5 + k6) + k7) * k8.
+ * scale is 1 for scale_by_adam and -learning_rate when the step size is fused in. */
+void axon_adam_f32(const float *g, const float *mu, const float *nu, float *mu_out, float *nu_out, float *upd, int64_t n, const float *k);
+void axon_adam_f64(const double *g, const double *mu, const double *nu, double *mu_out, double *nu_out, double *upd, int64_t n, const double *k);
+
 /* CDEF END */
 
 #ifdef __cplusplus

@@ -88,7 +88,7 @@ def compiler_flags():
     """(extra_compile_args, extra_link_args) for this platform's configured compiler."""
     if sys.platform == "win32" and not os.environ.get("CC"):
         return ["/O2"], []  # MSVC: its OpenMP 2.0 lacks collapse and simd; stay serial
-    base = ["-O3", "-ffp-contract=fast", "-fno-trapping-math"]
+    base = ["-O3", "-ffp-contract=fast", "-fno-trapping-math", "-fno-math-errno"]
     if not _compiles(_PROBE_PLAIN, base):
         base = ["-O3"] if _compiles(_PROBE_PLAIN, ["-O3"]) else []
     if _compiles(_PROBE_OPENMP, [*base, "-fopenmp"]):

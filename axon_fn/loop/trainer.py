@@ -162,7 +162,9 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
             (_, (value, y_pred, new_state)), grads = value_and_grad(objective, has_aux=True)(
                 model_state.trainable)
         grads = scale.unscale(grads)
-        finite = _optim.all_finite(grads)
+        # only a loss scale skips steps with non-finite gradients (checking costs a pass over
+        # every gradient); without one a NaN shows in the loss, where nan_guard looks
+        finite = _optim.all_finite(grads) if loss_scale is not None else True
         scale = scale.adjust(finite)
         trainable = model_state.trainable
         if bool(finite):

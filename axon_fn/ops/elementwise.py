@@ -198,7 +198,8 @@ def _astype_vjp(g, ans, x, *, dtype):
 
 
 astype = primitive(
-    "astype", lambda xp, x, *, dtype: xp.asarray(x).astype(dtype), _astype_rule, (_astype_vjp,),
+    "astype", lambda xp, x, *, dtype: xp.asarray(x).astype(dtype, copy=False), _astype_rule,
+    (_astype_vjp,),
     doc="``x`` converted to ``dtype`` (gradients flow back between floating dtypes).",
 )
 

@@ -24,6 +24,7 @@ from .. import ops
 from .. import tree as tree_util
 from ..backend import array_module
 from ..errors import InvalidArgumentError, ShapeError
+from ._fused import adam_moments_and_update
 from .base import GradientTransformation
 
 __all__ = [
@@ -249,9 +250,15 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
         return ScaleByAdamState(_zero_count(), _zeros(params, mu_dtype), _zeros(params))
 
     def update(updates, state, params=None):
+        count = _increment(state.count)
+        if not nesterov and mu_dtype is None:
+            fused = adam_moments_and_update(updates, state.mu, state.nu, b1, b2, eps, eps_root,
+                                            int(count))
+            if fused is not None:
+                mu, nu, out = fused
+                return out, ScaleByAdamState(count, mu, nu)
         mu = _moment(updates, state.mu, b1, 1)
         nu = _moment(updates, state.nu, b2, 2)
-        count = _increment(state.count)
         mu_hat = (_nesterov_mu_hat(updates, mu, b1, count) if nesterov
                   else _bias_correction(mu, b1, count))
         nu_hat = _bias_correction(nu, b2, count)

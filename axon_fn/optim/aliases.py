@@ -15,8 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .adaptive import _decay, _hyper, _is_concrete_scalar
-from .base import apply_updates, chain, identity  # noqa: F401  (apply_updates: doctests)
+from ._fused import adam_moments_and_update
+from .adaptive import ScaleByAdamState, _decay, _hyper, _increment, _is_concrete_scalar
+from .base import EmptyState, GradientTransformation, chain, identity
+from .base import apply_updates  # noqa: F401  (doctests)
 from .combinators import masked
 from .transforms import (
     add_decayed_weights, add_noise, clip_by_block_rms, ema, scale_by_adam, scale_by_adamax,
@@ -80,8 +82,30 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     >>> np.round(opt.update(np.array([5.0]), opt.init(np.zeros(1)))[0], 6)
     array([-0.01])
     """
-    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
-                 scale_by_learning_rate(_lr(learning_rate, "adam")))
+    learning_rate = _lr(learning_rate, "adam")
+    chained = chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+                    scale_by_learning_rate(learning_rate))
+    if callable(learning_rate) or nesterov or mu_dtype is not None:
+        return chained
+    return _with_fused_step(chained, b1, b2, eps, eps_root, float(learning_rate))
+
+
+def _with_fused_step(chained, b1, b2, eps, eps_root, learning_rate):
+    """``chained`` (scale_by_adam, then a constant learning rate), with the step size folded
+    into the fused Adam kernel: one pass per parameter, the same state and the same values."""
+    def update(updates, state, params=None):
+        if (isinstance(state, tuple) and len(state) == 2
+                and isinstance(state[0], ScaleByAdamState) and isinstance(state[1], EmptyState)):
+            adam_state = state[0]
+            count = _increment(adam_state.count)
+            fused = adam_moments_and_update(updates, adam_state.mu, adam_state.nu, b1, b2, eps,
+                                            eps_root, int(count), scale=-learning_rate)
+            if fused is not None:
+                mu, nu, out = fused
+                return out, (ScaleByAdamState(count, mu, nu), state[1])
+        return chained.update(updates, state, params)
+
+    return GradientTransformation(chained.init, update)
 
 
 def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None):

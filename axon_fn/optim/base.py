@@ -72,10 +72,15 @@ def apply_updates(params, updates):
     >>> apply_updates({"w": np.ones(2, np.float32)}, {"w": np.array([0.5, -0.5])})["w"]
     array([1.5, 0.5], dtype=float32)
     """
-    return optree.tree_map(
-        lambda p, u: p if u is None else ops.astype(ops.add(p, u), dtype=p.dtype),
-        params, updates, none_is_leaf=True,
-    )
+    return optree.tree_map(_apply_one, params, updates, none_is_leaf=True)
+
+
+def _apply_one(p, u):
+    if u is None:
+        return p
+    if type(p) is np.ndarray and type(u) is np.ndarray and p.dtype == u.dtype and p.ndim:
+        return p + u  # the common case, without the dispatch of ops
+    return ops.astype(ops.add(p, u), dtype=p.dtype)
 
 
 def identity():
