@@ -192,6 +192,27 @@ class VariadicVJP:
         raise TypeError("VariadicVJP rules are indexed by argument position, not iterated")
 
 
+class JointVJP:
+    """One VJP rule for all of a primitive's arguments, for when their cotangents share work
+    (a fused layer computes its activation's gradient once for the input, kernel and bias).
+
+    ``rule(needed, g, ans, *arrays, **static)`` returns one cotangent per argument; ``needed[i]``
+    says whether argument ``i`` needs one (the rule returns ``None`` for the others and skips
+    their work).
+    """
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, i):
+        return self  # every argument is differentiable
+
+    def __iter__(self):
+        raise TypeError("a JointVJP is one rule for all arguments, not a rule per argument")
+
+
 class Primitive:
     """One differentiable (or not) operation: forward, overrides, VJP rules and shape rule.
 
@@ -208,7 +229,8 @@ class Primitive:
         self.cpu = self.numpy_cpu
         self.gpu_override = gpu
         self._gpu = None
-        self.vjps = vjps if vjps is None or isinstance(vjps, VariadicVJP) else tuple(vjps)
+        self.vjps = vjps if vjps is None or isinstance(vjps, (VariadicVJP, JointVJP)) else tuple(
+            vjps)
         self.shape_rule = shape_rule
         self.op = None
 

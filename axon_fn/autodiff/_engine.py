@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core import JointVJP
 from ..ops.creation import zeros_like
 from ..ops.elementwise import add, astype
 from ..ops.reductions import sum as reduce_sum
@@ -65,10 +66,12 @@ def backward(trace, seeds):
             continue
         cts[out] = None  # intermediate cotangents are dead once used; free them early
         vjps = prim.vjps
+        joint = (vjps.rule(tuple(p >= 0 for p in parents), g, ans, *args, **params)
+                 if type(vjps) is JointVJP else None)
         for i, parent in enumerate(parents):
             if parent < 0:
                 continue
-            ct = vjps[i](g, ans, *args, **params)
+            ct = joint[i] if joint is not None else vjps[i](g, ans, *args, **params)
             if ct is None:  # the rule found no gradient for this input (e.g. integer labels)
                 continue
             ct = fit_to(ct, args[i])

@@ -7,10 +7,14 @@
 
 from __future__ import annotations
 
+from .. import activations as _activations
 from .. import ops
 from ._util import expect, shape_of
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
+
+_FUSED_ACTIVATIONS = {None: None, **{name: name for name in ops.fused.DENSE_ACTIVATIONS},
+                      **{getattr(_activations, name): name for name in ops.fused.DENSE_ACTIVATIONS}}
 
 
 def _add_bias(layer, y, bias, units):
@@ -22,10 +26,13 @@ def _add_bias(layer, y, bias, units):
     return ops.add(y, bias)
 
 
-def dense(x, kernel, bias=None):
-    """Fully connected layer: ``x @ kernel + bias`` with ``kernel`` of shape ``(in, out)``.
+def dense(x, kernel, bias=None, *, activation=None):
+    """Fully connected layer: ``activation(x @ kernel + bias)`` with ``kernel`` of shape
+    ``(in, out)``. ``x`` has shape ``(..., in)``; the result has shape ``(..., out)``.
 
-    ``x`` has shape ``(..., in)``; the result has shape ``(..., out)``.
+    ``activation`` is None or a function; None, ``activations.relu``, ``sigmoid`` and ``tanh``
+    (or their names) run fused with the product, as one differentiable unit
+    (:func:`axon_fn.ops.fused.dense`).
 
     >>> import numpy as np
     >>> dense(np.array([[1.0, 2.0]]), np.array([[1.0], [1.0]]), np.array([0.5]))
@@ -36,7 +43,17 @@ def dense(x, kernel, bias=None):
         expect("dense", "kernel", "a 2-D array of shape (in, out)", f"shape {ks}")
     if len(xs) < 1 or xs[-1] != ks[0]:
         expect("dense", "x", f"last axis of size {ks[0]} (kernel shape {ks})", f"shape {xs}")
-    return _add_bias("dense", ops.matmul(x, kernel), bias, ks[1])
+    if bias is not None and shape_of(bias) != (ks[1],):
+        expect("dense", "bias", f"shape ({ks[1]},)", f"shape {shape_of(bias)}")
+    fused = _FUSED_ACTIVATIONS.get(activation, False) if isinstance(
+        activation, (str, type(None))) or callable(activation) else False
+    if fused is False:  # an activation the fused primitive does not cover
+        return activation(ops.fused.dense(x, kernel, *_bias(bias)))
+    return ops.fused.dense(x, kernel, *_bias(bias), activation=fused)
+
+
+def _bias(bias):
+    return () if bias is None else (bias,)
 
 
 def bilinear(x1, x2, kernel, bias=None):

@@ -158,18 +158,19 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
             value = loss_fn(targets, y_pred)
             return scale.scale(value), (value, y_pred, new_state)
 
-        with np.errstate(over="ignore", invalid="ignore"):
+        # a diverging step yields inf/NaN quietly, as in PyTorch; nan_guard is the check
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             (_, (value, y_pred, new_state)), grads = value_and_grad(objective, has_aux=True)(
                 model_state.trainable)
-        grads = scale.unscale(grads)
-        # only a loss scale skips steps with non-finite gradients (checking costs a pass over
-        # every gradient); without one a NaN shows in the loss, where nan_guard looks
-        finite = _optim.all_finite(grads) if loss_scale is not None else True
-        scale = scale.adjust(finite)
-        trainable = model_state.trainable
-        if bool(finite):
-            updates, opt_state = transform.update(grads, opt_state, trainable)
-            trainable = _optim.apply_updates(trainable, updates)
+            grads = scale.unscale(grads)
+            # only a loss scale skips steps with non-finite gradients (checking costs a pass
+            # over every gradient); without one a NaN shows in the loss, where nan_guard looks
+            finite = _optim.all_finite(grads) if loss_scale is not None else True
+            scale = scale.adjust(finite)
+            trainable = model_state.trainable
+            if bool(finite):
+                updates, opt_state = transform.update(grads, opt_state, trainable)
+                trainable = _optim.apply_updates(trainable, updates)
         return TrainState(new_state.replace(trainable=trainable), opt_state, key, targets,
                           y_pred, value, scale if loss_scale is not None else None)
 

@@ -18,7 +18,7 @@ __all__ = ["dense", "bilinear", "embedding", "bias"]
 
 
 def _dense(x, kernel, bias=None, *, activation=None):
-    return apply_activation(layers.dense(x, kernel, bias), activation)
+    return layers.dense(x, kernel, bias, activation=activation)
 
 
 def _bilinear(x1, x2, kernel, bias=None, *, activation=None):

@@ -26,6 +26,7 @@ from .shape import broadcast_to, expand_dims, reshape, squeeze, swapaxes, transp
 # their module (einsum, softmax), which the star imports below rebind.
 from . import conv as _conv, einsum as _einsum, indexing as _indexing
 from . import manipulation as _manipulation, pool as _pool, softmax as _softmax
+from . import fused  # noqa: E402 - layer-sized primitives (ops.fused.dense), not flattened
 from .manipulation import *  # noqa: F401,F403,E402
 from .indexing import *  # noqa: F401,F403,E402
 from .einsum import *  # noqa: F401,F403,E402

@@ -9,6 +9,8 @@ logsumexp as compositions of them. All take ``axis`` (None, an int or a tuple) a
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._core import primitive
@@ -174,7 +176,9 @@ cumsum = primitive(
 
 def _count(x, axis):
     shape = shape_of(x)
-    return int(np.prod([shape[a] for a in normalize_axes("mean", axis, len(shape))], dtype=np.int64))
+    if axis is None:
+        return math.prod(shape)
+    return math.prod(shape[a] for a in normalize_axes("mean", axis, len(shape)))
 
 
 def mean(x, axis=None, keepdims=False):
