@@ -46,3 +46,17 @@ class FakeCupyArray:
 def test_mixing_numpy_and_cupy_is_an_error_not_a_copy():
     with pytest.raises(BackendMismatchError, match="add: argument 0 is a numpy array of shape"):
         ops.add(np.ones(3), FakeCupyArray())
+
+
+def test_allocator_tuning_is_reported_and_can_be_declined():
+    import subprocess
+    import sys
+
+    code = "import axon_fn; print(axon_fn.backend_info()['allocator'])"
+    tuned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert tuned in ("tuned", "not glibc")
+    env = {**__import__("os").environ, "AXON_FN_ALLOCATOR": "default"}
+    declined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=env).stdout.strip()
+    assert declined == "default"
