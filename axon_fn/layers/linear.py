@@ -13,8 +13,10 @@ from ._util import expect, shape_of
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
 
-_FUSED_ACTIVATIONS = {None: None, **{name: name for name in ops.fused.DENSE_ACTIVATIONS},
-                      **{getattr(_activations, name): name for name in ops.fused.DENSE_ACTIVATIONS}}
+# activation (None, a name or the function) -> its name in the fused dense primitive
+_FUSED_ACTIVATIONS = {None: None}
+for _name in ops.fused.DENSE_ACTIVATIONS:
+    _FUSED_ACTIVATIONS[_name] = _FUSED_ACTIVATIONS[getattr(_activations, _name)] = _name
 
 
 def _add_bias(layer, y, bias, units):
@@ -45,8 +47,7 @@ def dense(x, kernel, bias=None, *, activation=None):
         expect("dense", "x", f"last axis of size {ks[0]} (kernel shape {ks})", f"shape {xs}")
     if bias is not None and shape_of(bias) != (ks[1],):
         expect("dense", "bias", f"shape ({ks[1]},)", f"shape {shape_of(bias)}")
-    fused = _FUSED_ACTIVATIONS.get(activation, False) if isinstance(
-        activation, (str, type(None))) or callable(activation) else False
+    fused = _FUSED_ACTIVATIONS.get(activation, False)
     if fused is False:  # an activation the fused primitive does not cover
         return activation(ops.fused.dense(x, kernel, *_bias(bias)))
     return ops.fused.dense(x, kernel, *_bias(bias), activation=fused)
