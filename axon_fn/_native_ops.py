@@ -538,13 +538,29 @@ def avg_pool_general_grad(g, **static):
     return _fallback("avg_pool_general_grad")(g, **static)
 
 
+# Optimizer kernels (called by axon_fn.optim; not primitives) -------------------------------
+
+
+def adam_leaf(g, mu, nu, constants):
+    """``(mu, nu, update)`` for one parameter from the fused Adam kernel (``constants`` as in
+    ``axon_kernels.h``), or None when the kernel does not cover these arrays."""
+    kernel = _kernel("adam", g, mu, nu, constants) if _kernels else None
+    if kernel is None or not (g.shape == mu.shape == nu.shape) or not (
+            g.flags.c_contiguous and mu.flags.c_contiguous and nu.flags.c_contiguous):
+        return None
+    mu_out, nu_out, update = np.empty_like(g), np.empty_like(g), np.empty_like(g)
+    kernel(_buf(g), _buf(mu), _buf(nu), _buf(mu_out), _buf(nu_out), _buf(update), g.size,
+           _buf(constants))
+    return mu_out, nu_out, update
+
+
 # Registration --------------------------------------------------------------------------------
 
 _KERNEL_NAMES = (
     "im2col", "col2im", "conv_direct_fwd", "conv_direct_igrad", "conv_direct_wgrad", "maxpool_fwd", "maxpool_bwd", "avgpool_fwd", "avgpool_bwd",
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "softmax_xent_int",
     "softmax_xent_int_grad", "softmax_xent_dense", "softmax_xent_dense_grad",
-    "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad",
+    "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "adam",
 )
 
 #: primitive name -> its native wrapper (every primitive a C kernel covers).

@@ -557,11 +557,17 @@ class _Decoder:
         return self.value(node, path)
 
 
-def _by_name(types):
+def is_named_tuple_class(value):
+    """True for a NamedTuple class (what ``load_tree``'s ``types`` lists)."""
+    return isinstance(value, type) and issubclass(value, tuple) and hasattr(value, "_fields")
+
+
+def named_tuples_by_name(types, where):
+    """``{class name: class}`` for the NamedTuple classes ``types`` (later ones win a clash)."""
     found = {}
     for cls in types:
-        if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
-            raise AxonTypeError(f"load_tree: `types` must list NamedTuple classes, got {cls!r}")
+        if not is_named_tuple_class(cls):
+            raise AxonTypeError(f"{where}: `types` must list NamedTuple classes, got {cls!r}")
         found[cls.__qualname__] = cls
     return found
 
@@ -691,7 +697,7 @@ def load_tree(path, like=None, *, types=None):
         header = _read_header(reader, "load_tree")
         decoder = _Decoder(reader, "load_tree")
         if like is None:
-            return decoder.plain(header["tree"], types=None if types is None else _by_name(types))
+            return decoder.plain(header["tree"], types=None if types is None else named_tuples_by_name(types, "load_tree"))
         return decoder.like(like, header["tree"])
     finally:
         reader.close()

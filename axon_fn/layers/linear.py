@@ -19,13 +19,15 @@ for _name in ops.fused.DENSE_ACTIVATIONS:
     _FUSED_ACTIVATIONS[_name] = _FUSED_ACTIVATIONS[getattr(_activations, _name)] = _name
 
 
+def _check_bias(layer, bias, units):
+    if bias is not None and shape_of(bias) != (units,):
+        expect(layer, "bias", f"shape ({units},)", f"shape {shape_of(bias)}")
+
+
 def _add_bias(layer, y, bias, units):
     """``y + bias`` for a layer with ``units`` outputs, checking the bias shape (None: no bias)."""
-    if bias is None:
-        return y
-    if shape_of(bias) != (units,):
-        expect(layer, "bias", f"shape ({units},)", f"shape {shape_of(bias)}")
-    return ops.add(y, bias)
+    _check_bias(layer, bias, units)
+    return y if bias is None else ops.add(y, bias)
 
 
 def dense(x, kernel, bias=None, *, activation=None):
@@ -45,8 +47,7 @@ def dense(x, kernel, bias=None, *, activation=None):
         expect("dense", "kernel", "a 2-D array of shape (in, out)", f"shape {ks}")
     if len(xs) < 1 or xs[-1] != ks[0]:
         expect("dense", "x", f"last axis of size {ks[0]} (kernel shape {ks})", f"shape {xs}")
-    if bias is not None and shape_of(bias) != (ks[1],):
-        expect("dense", "bias", f"shape ({ks[1]},)", f"shape {shape_of(bias)}")
+    _check_bias("dense", bias, ks[1])
     fused = _FUSED_ACTIVATIONS.get(activation, False)
     if fused is False:  # an activation the fused primitive does not cover
         return activation(ops.fused.dense(x, kernel, *_bias(bias)))

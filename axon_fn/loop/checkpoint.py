@@ -25,7 +25,8 @@ import os
 import sys
 
 from ..errors import AxonTypeError, InvalidArgumentError
-from ..serialization import atomic_write, load_tree, save_tree
+from ..serialization import (atomic_write, is_named_tuple_class, load_tree,
+                             named_tuples_by_name, save_tree)
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -58,19 +59,13 @@ def save_checkpoint(state, path):
 
 
 def _named_tuples(extra):
-    """axon_fn's NamedTuple classes (model, optimizer and trainer states), then the caller's."""
-    found = []
-    for module in list(sys.modules.values()):
-        if not getattr(module, "__name__", "").startswith("axon_fn"):
-            continue
-        found.extend(value for value in vars(module).values()
-                     if isinstance(value, type) and issubclass(value, tuple)
-                     and hasattr(value, "_fields") and value.__module__.startswith("axon_fn"))
-    for cls in extra:
-        if not (isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")):
-            raise AxonTypeError(f"load_checkpoint: `types` must list NamedTuple classes, got "
-                                f"{cls!r}")
-    return found + list(extra)  # later classes win a name clash: the caller's last
+    """axon_fn's NamedTuple classes (model, optimizer and trainer states) and the caller's
+    (checked; theirs win a name clash)."""
+    found = [value for module in list(sys.modules.values())
+             if getattr(module, "__name__", "").startswith("axon_fn")
+             for value in vars(module).values()
+             if is_named_tuple_class(value) and value.__module__.startswith("axon_fn")]
+    return list(named_tuples_by_name([*found, *extra], "load_checkpoint").values())
 
 
 def _resolve(path):

@@ -273,11 +273,10 @@ class HandlerMethods:
         from .checkpoint import save_checkpoint
 
         def checkpoint(state):
-            record = state.handler_data.get(name, {"files": [], "best": None,
-                                                   "best_epoch": None, "wait": 0})
+            record = {"files": [], **state.handler_data.get(name, {})}
             if monitor is not None:
-                tracked, improved = _track(state, name, monitor, mode, 0.0, "Loop.checkpoint")
-                record = {**record, **{k: tracked[k] for k in ("best", "best_epoch", "wait")}}
+                record, improved = _track(state, name, monitor, mode, 0.0, "Loop.checkpoint")
+                record = {"files": [], **record}
                 if not improved:
                     return CONTINUE, _with_data(state, name, record)
             file_name = file_pattern.format(epoch=state.epoch, iteration=state.iteration,

@@ -20,17 +20,17 @@ from ..errors import InvalidArgumentError, ShapeError
 from ._rules import result_dtype, shape_of
 from .elementwise import relu_grad, sigmoid, sigmoid_grad, tanh_grad
 from .linalg import _matmul_rule, matmul
-from .reductions import sum as reduce_sum
 from .shape import reshape, swapaxes
 
 __all__ = ["dense", "DENSE_ACTIVATIONS"]
 
 
+# activation(xp, y), in y's own buffer where it can (y is the product, made by this call)
 _FORWARD = {
-    None: lambda xp: (lambda y: y),
-    "relu": lambda xp: (lambda y: xp.maximum(y, 0, out=y) if y.ndim else xp.maximum(y, 0)),
-    "tanh": lambda xp: (lambda y: xp.tanh(y, out=y) if y.ndim else xp.tanh(y)),
-    "sigmoid": lambda xp: sigmoid,
+    None: lambda xp, y: y,
+    "relu": lambda xp, y: xp.maximum(y, 0, out=y) if y.ndim else xp.maximum(y, 0),
+    "tanh": lambda xp, y: xp.tanh(y, out=y) if y.ndim else xp.tanh(y),
+    "sigmoid": lambda xp, y: sigmoid(y),
 }
 _GRAD = {None: None, "relu": relu_grad, "tanh": tanh_grad, "sigmoid": sigmoid_grad}
 DENSE_ACTIVATIONS = tuple(name for name in _FORWARD if name is not None)
@@ -51,7 +51,7 @@ def _dense_impl(xp, x, kernel, *bias, activation=None):
             y += b  # y is this call's own buffer
         else:
             y = y + b
-    return _FORWARD[activation](xp)(y)
+    return _FORWARD[activation](xp, y)
 
 
 def _dense_rule(x, kernel, *bias, activation=None):
@@ -76,14 +76,9 @@ def _rows(a):
 def _dense_vjp(needed, g, ans, x, kernel, *bias, activation=None):
     gz = g if activation is None else _GRAD[activation](g, ans)
     d_x = matmul(gz, swapaxes(kernel)) if needed[0] else None
-    d_kernel = d_bias = None
-    if needed[1] or (bias and needed[2]):
-        rows = _rows(gz)
-        if needed[1]:
-            d_kernel = matmul(swapaxes(_rows(x)), rows)
-        if bias and needed[2]:
-            d_bias = reduce_sum(rows, axis=0)
-    return (d_x, d_kernel, d_bias)[:2 + len(bias)]
+    d_kernel = matmul(swapaxes(_rows(x)), _rows(gz)) if needed[1] else None
+    # the bias's cotangent is gz itself: the engine sums it back to the bias's shape
+    return (d_x, d_kernel, gz)[:2 + len(bias)]
 
 
 dense = primitive(

@@ -19,17 +19,9 @@ from __future__ import annotations
 import numpy as np
 import optree
 
-from .. import _native
+from .. import _native, _native_ops
 
 __all__ = ["adam_moments_and_update"]
-
-_CTYPES = {np.dtype(np.float32): ("float[]", "axon_adam_f32"),
-           np.dtype(np.float64): ("double[]", "axon_adam_f64")}
-
-
-def _fusable(leaves, dtype, shapes):
-    return all(type(x) is np.ndarray and x.dtype == dtype and x.shape == shape
-               and x.flags.c_contiguous for x, shape in zip(leaves, shapes))
 
 
 def adam_moments_and_update(updates, mu, nu, b1, b2, eps, eps_root, count, *, scale=1.0):
@@ -38,30 +30,20 @@ def adam_moments_and_update(updates, mu, nu, b1, b2, eps, eps_root, count, *, sc
     if not _native.available():
         return None
     g_leaves, treedef = optree.tree_flatten(updates)
-    if not g_leaves or type(g_leaves[0]) is not np.ndarray:
-        return None
-    dtype = g_leaves[0].dtype
-    if dtype not in _CTYPES:
-        return None
     mu_leaves, mu_def = optree.tree_flatten(mu)
     nu_leaves, nu_def = optree.tree_flatten(nu)
-    if mu_def != treedef or nu_def != treedef:
+    if not g_leaves or mu_def != treedef or nu_def != treedef:
         return None
-    shapes = [g.shape for g in g_leaves]
-    if not all(_fusable(leaves, dtype, shapes) for leaves in (g_leaves, mu_leaves, nu_leaves)):
+    dtype = getattr(g_leaves[0], "dtype", None)
+    if dtype not in (np.float32, np.float64):
         return None
-    ctype, name = _CTYPES[dtype]
-    ffi, kernel = _native.ffi(), getattr(_native.lib(), name)
     constants = np.array([1.0 - b1, b1, 1.0 - b2, b2, 1.0 - b1 ** count, 1.0 - b2 ** count,
                           eps_root, eps, scale], dtype)
-    k = ffi.from_buffer(ctype, constants)
-    new_mu, new_nu, out = [], [], []
+    results = []
     for g, m, v in zip(g_leaves, mu_leaves, nu_leaves):
-        m_out, v_out, u = np.empty_like(g), np.empty_like(g), np.empty_like(g)
-        kernel(ffi.from_buffer(ctype, g), ffi.from_buffer(ctype, m), ffi.from_buffer(ctype, v),
-               ffi.from_buffer(ctype, m_out), ffi.from_buffer(ctype, v_out),
-               ffi.from_buffer(ctype, u), g.size, k)
-        new_mu.append(m_out)
-        new_nu.append(v_out)
-        out.append(u)
-    return (treedef.unflatten(new_mu), treedef.unflatten(new_nu), treedef.unflatten(out))
+        result = _native_ops.adam_leaf(g, m, v, constants)
+        if result is None:
+            return None
+        results.append(result)
+    new_mu, new_nu, out = zip(*results)
+    return treedef.unflatten(new_mu), treedef.unflatten(new_nu), treedef.unflatten(out)
