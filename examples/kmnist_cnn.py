@@ -4,7 +4,7 @@ characters, 10 classes), bundled in ``examples/data/kmnist``: no download needed
 It shows the whole training workflow: a conv net built with ``>>``, a ``trainer`` loop with
 accuracy, validation each epoch, a progress display, a checkpoint of the best epoch, early
 stopping, an ``Experiment`` record on disk (params, per-epoch metrics, summary, artifacts), a
-plot of the curves, and the trained model saved with ``axon_fn.save``. About 40 seconds
+plot of the curves, and the trained model saved with ``axon_fn.save``. About 45 seconds
 on a 2-core CPU.
 
     pip install -e ".[examples]" && python examples/kmnist_cnn.py
