@@ -21,9 +21,11 @@ from .errors import (
     LayerError,
     NativeUnavailableWarning,
     ShapeError,
+    StagingError,
     TracerError,
 )
 from .eval_shape import eval_shape
+from .staging import jit
 from . import graph, nn
 from .graph import (
     Layer, Node, Parameter, Pipeline, StatefulOutput, block, constant, container, input, layer,
@@ -64,6 +66,7 @@ __all__ = [
     "InvalidArgumentError",
     "NativeUnavailableWarning",
     "ShapeError",
+    "StagingError",
     "TracerError",
     "activations",
     "autodiff",
@@ -73,6 +76,7 @@ __all__ = [
     "eval_shape",
     "grad",
     "initializers",
+    "jit",
     "layers",
     "losses",
     "metrics",

@@ -21,10 +21,10 @@ import itertools
 
 import numpy as np
 
-from .errors import AxonError, BackendMismatchError, ShapeError, TracerError
+from .errors import AxonError, BackendMismatchError, ShapeError, StagingError, TracerError
 
-__all__ = ["AbstractArray", "Tracer", "Trace", "Primitive", "VariadicVJP", "primitive",
-           "PRIMITIVES", "full_value"]
+__all__ = ["AbstractArray", "Tracer", "Trace", "Staged", "Recording", "Primitive", "VariadicVJP",
+           "primitive", "stageable", "PRIMITIVES", "full_value", "backing_value"]
 
 PRIMITIVES: dict[str, "Primitive"] = {}
 
@@ -166,6 +166,173 @@ def full_value(x):
     return x
 
 
+def backing_value(x):
+    """The array under every layer of tracing and staging, for asking its type or backend
+    (never its values: a staged array's values are not fixed)."""
+    while type(x) is Tracer or type(x) is Staged:
+        x = x.value
+    return x
+
+
+class Recording:
+    """One ``axon_fn.jit`` recording: the steps (primitive calls) a function made, in order.
+
+    Slots number the values: inputs, constants (every argument that is not staged) and each
+    step's outputs. A step is ``(fn, input slots, static params, output slot or slots)``.
+    """
+
+    __slots__ = ("steps", "constants", "count", "active")
+
+    def __init__(self):
+        self.steps = []
+        self.constants = {}  # slot -> value
+        self.count = 0
+        self.active = True
+
+    def new_value(self, value):
+        staged = Staged(value, self, self.count)
+        self.count += 1
+        return staged
+
+    def constant(self, value):
+        self.constants[self.count] = value
+        self.count += 1
+        return self.count - 1
+
+
+class Staged:
+    """A value inside a function that ``axon_fn.jit`` is recording: the concrete array of the
+    recording run plus its slot. Ops on it run and record a step; anything that would read its
+    values into Python (``bool``, ``float``, ``np.asarray``) raises :class:`StagingError`,
+    because the replayed program could not follow a different value.
+    """
+
+    __slots__ = ("value", "recording", "slot")
+    __array_ufunc__ = None  # numpy defers `ndarray + staged` to Staged.__radd__
+    __array_priority__ = 1000
+
+    def __init__(self, value, recording, slot):
+        self.value = value
+        self.recording = recording
+        self.slot = slot
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+
+    def __len__(self):
+        return len(self.value)
+
+    def _concrete(self, what):
+        raise StagingError(
+            f"{what} of an array inside a function being compiled by axon_fn.jit: the compiled "
+            "program replays the same ops for every value, so it cannot depend on one; use "
+            "ops.where for value-dependent choices, pass the value as a static argument, or "
+            "keep this code outside the jitted function")
+
+    def __array__(self, dtype=None, copy=None):
+        self._concrete("a numpy conversion (np.asarray or a numpy function)")
+
+    def __bool__(self):
+        self._concrete("bool()")
+
+    def __float__(self):
+        self._concrete("float()")
+
+    def __int__(self):
+        self._concrete("int()")
+
+    def __index__(self):
+        self._concrete("use as an index")
+
+    def item(self):
+        self._concrete(".item()")
+
+    def __repr__(self):
+        return f"Staged(shape={self.shape}, dtype={self.dtype})"
+
+    __hash__ = object.__hash__
+
+
+def _record(recording, fn, replay_fn, args, params):
+    """Run ``fn`` on the concrete values of ``args`` and record ``replay_fn`` as one step."""
+    if not recording.active:
+        raise StagingError(
+            f"{getattr(fn, '__name__', fn)}: got an array staged by an axon_fn.jit call that has "
+            "returned; do not keep staged values outside the function being compiled")
+    staged_params = [k for k, v in params.items() if _holds_staged(v)]
+    if staged_params:  # index arrays passed as settings (a gather's VJP): inputs of the step
+        return _record_staged_params(recording, fn, replay_fn, args, params, staged_params)
+    values = []
+    slots = []
+    for a in args:
+        if type(a) is Staged:
+            if a.recording is not recording:
+                raise StagingError("arrays of two axon_fn.jit recordings met in one op")
+            values.append(a.value)
+            slots.append(a.slot)
+        else:
+            values.append(a)
+            slots.append(recording.constant(a))
+    ans = fn(*values, **params)
+    for a, v in zip(args, values):
+        if ans is v and type(a) is Staged:
+            return a  # the op handed back its input (a cast to the same dtype): no step
+    if type(ans) is tuple:  # several outputs (a fused optimizer step)
+        outs = tuple(recording.new_value(v) for v in ans)
+        recording.steps.append((replay_fn, tuple(slots), params, tuple(o.slot for o in outs)))
+        return outs
+    out = recording.new_value(ans)
+    recording.steps.append((replay_fn, tuple(slots), params, out.slot))
+    return out
+
+
+def _holds_staged(v):
+    return type(v) is Staged or (type(v) is tuple and any(type(e) is Staged for e in v))
+
+
+def _record_staged_params(recording, fn, replay_fn, args, params, keys):
+    """Record a call whose settings hold staged arrays: those arrays become extra positional
+    inputs, put back into the settings by a wrapper at replay."""
+    extra = []
+    masks = []
+    for k in keys:
+        v = params[k]
+        mask = None if type(v) is Staged else tuple(type(e) is Staged for e in v)
+        extra.extend([v] if mask is None else [e for e in v if type(e) is Staged])
+        masks.append(mask)
+    static = {k: v for k, v in params.items() if k not in keys}
+    n = len(args)
+
+    def with_settings(call):
+        def run(*arrays, **settings):
+            rest = iter(arrays[n:])
+            for k, mask in zip(keys, masks):
+                settings[k] = next(rest) if mask is None else tuple(
+                    next(rest) if m else e for m, e in zip(mask, params[k]))
+            return call(*arrays[:n], **settings)
+        return run
+
+    return _record(recording, with_settings(fn), with_settings(replay_fn), (*args, *extra),
+                   static)
+
+
+def stageable(fn):
+    """Let ``fn`` (pure: arrays positional, settings keyword-only) run inside ``axon_fn.jit`` as
+    one recorded step, for host code that is not made of primitives (PRNG bits, a fused C
+    optimizer update). It may return an array or a tuple of arrays."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **params):
+        for a in args:
+            if type(a) is Staged:
+                return _record(a.recording, fn, fn, args, params)
+        return fn(*args, **params)
+
+    return wrapper
+
+
 def _is_cupy_type(t):
     return t.__module__.split(".", 1)[0] == "cupy"
 
@@ -288,19 +455,23 @@ def primitive(name, impl, shape_rule, vjps=None, *, gpu=None, doc=None):
 
 def _bind(prim, args, params):
     """Dispatch for anything but plain numpy arrays and scalars."""
-    trace = None
+    trace = staged = None
     abstract = gpu = False
     for a in args:
         t = type(a)
         if t is Tracer:
             if trace is None or a.trace.level > trace.level:
                 trace = a.trace
+        elif t is Staged:
+            staged = a.recording
         elif t is AbstractArray:
             abstract = True
         elif t not in _FAST_TYPES and _is_cupy_type(t):
             gpu = True
     if trace is not None:
         return _bind_traced(prim, trace, args, params)
+    if staged is not None:
+        return _bind_staged(prim, staged, args, params)
     if abstract:
         return prim.shape_rule(*args, **params)
     if gpu:
@@ -356,6 +527,14 @@ def _bind_traced(prim, trace, args, params):
     trace.count += 1
     trace.tape.append((prim, out.index, parents, inner, params, ans))
     return out
+
+
+def _bind_staged(prim, recording, args, params):
+    """Run ``prim`` on the concrete values and record the kernel a replay calls: the CPU kernel
+    itself when every value is a numpy array or scalar (as the fast path would), else the
+    dispatching op."""
+    plain = all(type(a.value if type(a) is Staged else a) in _FAST_TYPES for a in args)
+    return _record(recording, prim.op, prim.cpu if plain else prim.op, args, params)
 
 
 def _check_single_backend(prim, args):

@@ -16,7 +16,7 @@ import numpy as np
 import optree
 
 from . import _allocator, _native
-from ._core import AbstractArray, full_value
+from ._core import AbstractArray, backing_value, full_value
 from .errors import BackendMismatchError
 
 __all__ = ["array_module", "is_gpu_array", "device_put", "to_numpy", "backend_info"]
@@ -24,7 +24,7 @@ __all__ = ["array_module", "is_gpu_array", "device_put", "to_numpy", "backend_in
 
 def is_gpu_array(x):
     """True for a cupy array (without importing cupy)."""
-    return type(full_value(x)).__module__.split(".", 1)[0] == "cupy"
+    return type(backing_value(x)).__module__.split(".", 1)[0] == "cupy"
 
 
 def array_module(*xs):
@@ -34,7 +34,7 @@ def array_module(*xs):
     """
     gpu = [is_gpu_array(x) for x in xs if not isinstance(full_value(x), (AbstractArray,))]
     if any(gpu):
-        if not all(gpu) and any(isinstance(full_value(x), np.ndarray) for x in xs):
+        if not all(gpu) and any(isinstance(backing_value(x), np.ndarray) for x in xs):
             raise BackendMismatchError("numpy and cupy arrays were mixed; use axon_fn.device_put")
         import cupy
 

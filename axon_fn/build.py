@@ -17,7 +17,7 @@ import optree
 
 from . import random as _random
 from ._checks import is_int
-from ._core import AbstractArray
+from ._core import AbstractArray, backing_value
 from ._program import compile_graph, layer_key
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .graph.core import MISSING
@@ -102,8 +102,9 @@ def _input_shapes(args):
 def _key(key, where):
     if is_int(key):
         return _random.key(int(key))
-    if isinstance(key, np.ndarray) and key.shape == (2,) and key.dtype == np.uint32:
-        return key
+    if (isinstance(backing_value(key), np.ndarray) and key.shape == (2,)
+            and key.dtype == np.uint32):
+        return key  # (a staged key inside axon_fn.jit too)
     raise AxonTypeError(f"{where}: `key` must be an int seed or a key from axon_fn.random.key, "
                         f"got {key!r}")
 
@@ -217,13 +218,14 @@ def build(model, mode="inference"):
     * ``predict_fn(state, inputs, *, key=None)``: ``inputs`` is an array (one-input models) or
       ``{name: array}``. In ``mode="train"`` it returns ``(prediction, new_state)`` with updated
       layer state (batch-norm statistics), and dropout layers draw from ``key``.
+      ``predict_fn.stochastic_layers`` names the layers that draw from ``key`` in train mode.
 
     >>> import numpy as np, axon_fn
     >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.dense(1) >> axon_fn.dropout(0.5)
     >>> init_fn, train_fn = build(model, mode="train")
     >>> y, new_state = train_fn(init_fn(), np.ones((3, 2)), key=axon_fn.random.key(1))
-    >>> y.shape
-    (3, 1)
+    >>> y.shape, train_fn.stochastic_layers
+    ((3, 1), ('dropout_0',))
     """
     if mode not in _MODES:
         raise InvalidArgumentError(f"build: `mode` must be 'inference' or 'train', got {mode!r}")
@@ -252,6 +254,7 @@ def build(model, mode="inference"):
 
     init_fn.__doc__ = "Initialize the model's ModelState; see axon_fn.build."
     predict_fn.__doc__ = f"Run the model in {mode} mode; see axon_fn.build."
+    predict_fn.stochastic_layers = tuple(program.stochastic)
     return init_fn, predict_fn
 
 

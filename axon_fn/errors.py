@@ -12,6 +12,7 @@ __all__ = [
     "InvalidArgumentError",
     "BackendMismatchError",
     "TracerError",
+    "StagingError",
     "LayerError",
     "NativeUnavailableWarning",
 ]
@@ -43,6 +44,12 @@ class BackendMismatchError(AxonError, TypeError):
 
 class TracerError(AxonError, TypeError):
     """A traced value was used in a way that would silently lose its gradient."""
+
+
+class StagingError(TracerError):
+    """A function compiled by :func:`axon_fn.jit` needs a concrete value while it is recorded
+    (Python control flow on an array's value, or a numpy function given a staged array), so it
+    cannot be replayed as a fixed sequence of ops."""
 
 
 class LayerError(AxonError, ValueError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
+from ._core import Staged, stageable
 from .errors import InvalidArgumentError, ShapeError
 from .ops._rules import shape_of
 
@@ -148,6 +149,17 @@ def binary_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
     return _reduce(name, _mean_last(pos + neg), reduction)
 
 
+@stageable
+def _integer_labels(labels, *, name):
+    """Sparse labels as integers (integer-valued floats are accepted), checked on every call,
+    a compiled one included."""
+    if np.issubdtype(labels.dtype, np.integer):
+        return labels
+    if np.all(np.mod(labels, 1) == 0):
+        return labels.astype(np.int64)
+    raise InvalidArgumentError(f"{name}: sparse labels must be integers")
+
+
 def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
                               sparse=False, class_weights=None, label_smoothing=0.0):
     """Categorical cross-entropy over the last (class) axis.
@@ -172,18 +184,17 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
     y_true, y_pred = _as_array(y_true), _as_array(y_pred)
     sp = shape_of(y_pred)
     if sparse:
-        labels = np.asarray(y_true)
-        if not np.issubdtype(labels.dtype, np.integer):
-            if np.all(np.mod(labels, 1) == 0):
-                labels = labels.astype(np.int64)
-            else:
-                raise InvalidArgumentError(f"{name}: sparse labels must be integers")
+        labels = _integer_labels(y_true if type(y_true) is Staged else np.asarray(y_true),
+                                 name=name)
         if labels.shape == sp[:-1] + (1,) and len(sp) > 1:
             labels = labels.reshape(sp[:-1])
         if labels.shape != sp[:-1]:
             raise ShapeError(f"{name}: sparse y_true must have shape y_pred.shape[:-1] "
                              f"(optionally with a trailing 1), got y_true {labels.shape} "
                              f"and y_pred {sp}")
+        if from_logits and class_weights is None and not label_smoothing:
+            # the common case as one fused primitive (a C kernel), with its own VJP
+            return _reduce(name, ops.softmax_cross_entropy(y_pred, labels), reduction)
         dtype = getattr(y_pred, "dtype", np.float64)
         y_true = ops.one_hot(labels, sp[-1], dtype=dtype)
     else:

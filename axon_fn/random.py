@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from ._checks import dtype_argument, is_int, shape_argument
+from ._core import stageable
 from .backend import array_module
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 
@@ -37,6 +38,8 @@ __all__ = ["key", "split", "fold_in", "uniform", "normal", "truncated_normal", "
 
 
 _MASK32 = 0xFFFFFFFF
+_DRAWS = ("split", "fold_in", "uniform", "normal", "truncated_normal", "bernoulli", "randint",
+          "permutation", "choice")
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
@@ -150,6 +153,7 @@ def key(seed):
     return _seed_words(seed, "key", "seed")
 
 
+@stageable
 def split(key, num=2):
     """``num`` new independent keys, as an array of shape ``(num, 2)``.
 
@@ -163,6 +167,7 @@ def split(key, num=2):
     return _words(k, 2 * int(num), "split").reshape(int(num), 2)
 
 
+@stageable
 def fold_in(key, data):
     """A new key derived from ``key`` and the integer ``data`` (e.g. a step or layer index).
 
@@ -196,6 +201,7 @@ def _open_unit(k, shape, where):
     return ((m.astype(np.float64) + 0.5) * 2.0**-52).reshape(shape)
 
 
+@stageable
 def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
     """Uniform floats in ``[minval, maxval)``; ``minval``/``maxval`` broadcast to ``shape``.
 
@@ -282,6 +288,7 @@ def _ndtri(p):
     return out
 
 
+@stageable
 def normal(key, shape=(), dtype="float32", mean=0.0, stddev=1.0):
     """Normal draws (by inverse CDF from 52-bit uniforms, computed in float64).
 
@@ -306,6 +313,7 @@ def _ndtr(x):
     return 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(x * -0.7071067811865476)
 
 
+@stageable
 def truncated_normal(key, lower=-2.0, upper=2.0, shape=None, dtype="float32"):
     """Standard normal draws conditioned on ``[lower, upper]`` (by inverse CDF).
 
@@ -339,6 +347,7 @@ def truncated_normal(key, lower=-2.0, upper=2.0, shape=None, dtype="float32"):
 # Discrete draws -------------------------------------------------------------------------------
 
 
+@stageable
 def bernoulli(key, p=0.5, shape=None):
     """Booleans that are True with probability ``p`` (``shape=None``: the shape of ``p``).
 
@@ -358,6 +367,7 @@ def bernoulli(key, p=0.5, shape=None):
     return np.asarray(u.reshape(shape) < p)
 
 
+@stageable
 def randint(key, shape, minval, maxval, dtype="int32"):
     """Integers in ``[minval, maxval)`` (bounds broadcast to ``shape``). Each value is a 64-bit
     draw modulo the span, so the bias is below ``span / 2**64``.
@@ -415,6 +425,7 @@ def _take(arr, indices, axis):
     return xp.take(arr, xp.asarray(indices), axis=axis)
 
 
+@stageable
 def permutation(key, x, axis=0):
     """A random permutation of ``arange(x)`` (``x`` an int), or ``x`` shuffled along ``axis``.
 
@@ -428,6 +439,7 @@ def permutation(key, x, axis=0):
     return _take(arr, _shuffled_indices(k, n, "permutation"), axis)
 
 
+@stageable
 def choice(key, a, shape=(), replace=True, p=None, axis=0):
     """Random elements of ``arange(a)`` (``a`` an int) or of the array ``a`` along ``axis``.
 
@@ -472,3 +484,8 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0):
                         -np.inf)
         idx = np.argsort(-keys, kind="stable")[:count]
     return _take(arr, np.asarray(idx, np.int64).reshape(shape), axis)
+
+
+# Each draw is @stageable: inside axon_fn.jit it is one recorded step, computed from the key's
+# value at replay. doctest skips the wrappers (they belong to _core's globals), so list them.
+__test__ = {name: globals()[name].__wrapped__ for name in _DRAWS}

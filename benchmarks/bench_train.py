@@ -167,6 +167,9 @@ def axon_fn_variants(workload, batches, threads):
     n_params = sum(leaf.size for leaf in axon_fn.tree.leaves(state.trainable))
     if not workload.train:
         yield Variant("axon_fn", cycling(lambda x, y: predict_fn(state, x), batches), n_params)
+        compiled_predict = axon_fn.jit(predict_fn)
+        yield Variant("axon_fn (jit)", cycling(lambda x, y: compiled_predict(state, x), batches),
+                      n_params)
         return
 
     if workload.net == "small":
@@ -203,6 +206,16 @@ def axon_fn_variants(workload, batches, threads):
         return value
 
     yield Variant("axon_fn", cycling(step, batches), n_params)
+
+    # The same step function compiled: recorded once, then its kernels replayed.
+    compiled_step = axon_fn.jit(train_step)
+
+    def jit_step(x, y):
+        nonlocal state, opt_state
+        state, opt_state, value = compiled_step(state, opt_state, x, y)
+        return value
+
+    yield Variant("axon_fn (jit)", cycling(jit_step, batches), n_params)
 
     # The same training through the Loop API: one `run` over the repetition's batches.
     loop = axon_fn.loop.trainer(model, loss, make_optimizer())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import JointVJP
+from .._core import JointVJP, Staged, stageable
 from ..ops.creation import zeros_like
 from ..ops.elementwise import add, astype
 from ..ops.reductions import sum as reduce_sum
@@ -20,9 +20,9 @@ def fit_to(ct, like):
     """
     shape = like.shape
     if ct.shape != shape:
-        if (type(ct) is np.ndarray and ct.ndim > len(shape) >= 1
-                and ct.shape[-len(shape):] == shape):
-            ct = _sum_leading(ct, shape)  # a bias-like gradient: one matrix-vector product
+        numpy_ct = type(ct) is np.ndarray or (type(ct) is Staged and type(ct.value) is np.ndarray)
+        if numpy_ct and ct.ndim > len(shape) >= 1 and ct.shape[-len(shape):] == shape:
+            ct = _sum_leading(ct, shape=shape)  # a bias-like gradient: one matrix-vector product
         else:
             ct = _unbroadcast(ct, shape)
     if ct.dtype != like.dtype and np.issubdtype(like.dtype, np.inexact):
@@ -30,7 +30,8 @@ def fit_to(ct, like):
     return ct
 
 
-def _sum_leading(ct, shape):
+@stageable
+def _sum_leading(ct, *, shape):
     """``ct`` summed over its leading axes down to ``shape``, on BLAS: numpy's reduction over
     leading axes walks the rows one by one, several times slower than ``ones @ rows``."""
     rows = ct.reshape(-1, int(np.prod(shape)))

@@ -27,8 +27,9 @@ from .. import random as _random
 from .._checks import by_name
 from ..autodiff import value_and_grad
 from ..build import build
-from ..errors import AxonTypeError, InvalidArgumentError
+from ..errors import AxonTypeError, InvalidArgumentError, StagingError
 from ..model_state import ModelState
+from ..staging import jit
 from .core import Loop
 from .metric_specs import MetricSpec
 
@@ -112,7 +113,7 @@ def _as_state(init_state, where):
 
 
 def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=None,
-            clip_norm=None, accumulate_steps=1, loss_scale=None):
+            clip_norm=None, accumulate_steps=1, loss_scale=None, compile="auto"):
     """A Loop that trains ``model``: one optimizer step per batch ``(inputs, targets)``.
 
     * ``loss``: a name from :mod:`axon_fn.losses` (``"categorical_cross_entropy"`` expects
@@ -124,10 +125,20 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
       averages the gradients of that many batches per update (``optim.MultiSteps``).
     * ``loss_scale``: an ``optim.DynamicLossScale`` / ``StaticLossScale`` for float16 training;
       steps with non-finite gradients are skipped.
+    * ``compile``: the step (forward, backward and optimizer update) runs under
+      :func:`axon_fn.jit`, recorded once per batch shape and replayed after. ``"auto"`` falls
+      back to running it eagerly when it cannot be compiled (Python control flow on array
+      values in a custom loss or layer, an optimizer that reads its step count into Python, a
+      loss scale); ``True`` raises the :class:`~axon_fn.StagingError` instead; ``False``
+      always runs eagerly.
 
     The step differentiates with respect to the trainable parameters only, carries batch-norm
-    state, and splits a fresh dropout key from ``seed`` each step. The loop tracks ``loss``.
+    state, and splits a fresh dropout key from ``seed`` each step (when the model has random
+    layers). The loop tracks ``loss``.
     """
+    if compile not in ("auto", True, False):
+        raise InvalidArgumentError(f"trainer: `compile` must be 'auto', True or False, got "
+                                   f"{compile!r}")
     loss_fn = _combined_loss(loss, loss_weights)
     transform = _resolve_optimizer(optimizer, learning_rate)
     if clip_norm is not None:
@@ -140,6 +151,43 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
         state = _as_state(init_state, "trainer")
         return state if state is not None else TrainState()
 
+    def train_step(model_state, opt_state, key, scale, inputs, targets):
+        # a fresh dropout key each step; a model that draws nothing keeps its key
+        key, step_key = _random.split(key) if train_fn.stochastic_layers else (key, None)
+
+        def objective(trainable):
+            y_pred, new_state = train_fn(model_state.replace(trainable=trainable), inputs,
+                                         key=step_key)
+            value = loss_fn(targets, y_pred)
+            return scale.scale(value), (value, y_pred, new_state)
+
+        (_, (value, y_pred, new_state)), grads = value_and_grad(objective, has_aux=True)(
+            model_state.trainable)
+        grads = scale.unscale(grads)
+        # only a loss scale skips steps with non-finite gradients (checking costs a pass over
+        # every gradient); without one a NaN shows in the loss, where nan_guard looks
+        finite = _optim.all_finite(grads) if loss_scale is not None else True
+        scale = scale.adjust(finite)
+        trainable = model_state.trainable
+        if bool(finite):
+            updates, opt_state = transform.update(grads, opt_state, trainable)
+            trainable = _optim.apply_updates(trainable, updates)
+        return TrainState(new_state.replace(trainable=trainable), opt_state, key, targets,
+                          y_pred, value, scale if loss_scale is not None else None)
+
+    # a loss scale's skip is Python control flow on the gradients' values: never compiled
+    compiled = [jit(train_step)] if compile and loss_scale is None else [None]
+
+    def run_step(*args):
+        if compiled[0] is not None:
+            try:
+                return compiled[0](*args)
+            except StagingError:
+                if compile is True:
+                    raise
+                compiled[0] = None  # "auto": this step cannot be compiled; run it eagerly
+        return train_step(*args)
+
     def step_fn(batch, s):
         inputs, targets = _split_batch(batch, "trainer")
         key = _random.key(seed) if s.key is None else s.key
@@ -150,29 +198,9 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
             else s.optimizer_state
         scale = s.loss_scale if s.loss_scale is not None else (
             loss_scale if loss_scale is not None else _optim.NoOpLossScale())
-        key, step_key = _random.split(key)
-
-        def objective(trainable):
-            y_pred, new_state = train_fn(model_state.replace(trainable=trainable), inputs,
-                                         key=step_key)
-            value = loss_fn(targets, y_pred)
-            return scale.scale(value), (value, y_pred, new_state)
-
         # a diverging step yields inf/NaN quietly, as in PyTorch; nan_guard is the check
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            (_, (value, y_pred, new_state)), grads = value_and_grad(objective, has_aux=True)(
-                model_state.trainable)
-            grads = scale.unscale(grads)
-            # only a loss scale skips steps with non-finite gradients (checking costs a pass
-            # over every gradient); without one a NaN shows in the loss, where nan_guard looks
-            finite = _optim.all_finite(grads) if loss_scale is not None else True
-            scale = scale.adjust(finite)
-            trainable = model_state.trainable
-            if bool(finite):
-                updates, opt_state = transform.update(grads, opt_state, trainable)
-                trainable = _optim.apply_updates(trainable, updates)
-        return TrainState(new_state.replace(trainable=trainable), opt_state, key, targets,
-                          y_pred, value, scale if loss_scale is not None else None)
+            return run_step(model_state, opt_state, key, scale, inputs, targets)
 
     loss_metric = MetricSpec("loss", lambda value: value, transform=lambda s: s.loss,
                              evaluation=MetricSpec("loss", loss_fn))

@@ -1,12 +1,12 @@
 """Array-like operators and methods for traced and abstract values.
 
-Installed on :class:`Tracer` and :class:`AbstractArray` so code written for numpy arrays
+Installed on :class:`Tracer`, :class:`Staged` and :class:`AbstractArray` so code written for numpy arrays
 (``x + y``, ``x @ w``, ``x.sum(axis=1)``, ``x.T``, ``x[idx]``) records on the tape or infers shapes.
 """
 
 from __future__ import annotations
 
-from .._core import AbstractArray, Tracer
+from .._core import AbstractArray, Staged, Tracer
 from . import elementwise as ew
 from . import linalg, reductions, shape
 
@@ -59,6 +59,7 @@ _METHODS = {
 def install():
     for name, fn in _METHODS.items():
         setattr(Tracer, name, fn)
+        setattr(Staged, name, fn)
         if name not in ("__eq__", "__ne__"):
             setattr(AbstractArray, name, fn)
     # Between two AbstractArrays, == stays structural (same shape and dtype), which shape rules
@@ -71,10 +72,10 @@ def install():
     AbstractArray.__ne__ = lambda self, other: (
         structural_ne(self, other) if isinstance(other, AbstractArray) else
         _METHODS["__ne__"](self, other))
-    Tracer.__hash__ = object.__hash__
+    Tracer.__hash__ = Staged.__hash__ = object.__hash__
 
 
 def install_indexing(getitem):
     """Add ``x[index]`` once the indexing primitives exist."""
-    for cls in (Tracer, AbstractArray):
+    for cls in (Tracer, Staged, AbstractArray):
         cls.__getitem__ = getitem

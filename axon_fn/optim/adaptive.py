@@ -22,6 +22,7 @@ import optree
 
 from .. import ops
 from .. import tree as tree_util
+from .._core import stageable
 from ..backend import array_module
 from ..errors import InvalidArgumentError, ShapeError
 from ._fused import adam_moments_and_update
@@ -45,6 +46,7 @@ def _zero_count():
     return np.zeros([], np.int32)
 
 
+@stageable
 def _increment(count):
     """``count + 1`` as an int32 0-d array, saturating at the int32 maximum (Optax's
     ``safe_increment``)."""
@@ -83,15 +85,17 @@ def _schedule_name(fn):
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
+@stageable
 def _evaluate(schedule, count, where):
-    """``schedule(count)`` checked to be a real scalar, as a Python float."""
+    """``schedule(count)`` checked to be a real scalar, as a numpy float64 (one recorded step
+    inside ``axon_fn.jit``: schedules compute on the host)."""
     value = schedule(count)
     if not _is_concrete_scalar(value):
         raise InvalidArgumentError(
             f"optim.{where}: the schedule {_schedule_name(schedule)} returned {value!r} "
             f"(type {type(value).__name__}) for count {int(count)}; a schedule must return a "
             "real number")
-    return float(value)
+    return np.float64(value)
 
 
 def _map(fn, tree, *rest):
@@ -135,8 +139,13 @@ def _moment(updates, moments, decay, order):
 
 
 def _bias_correction(moments, decay, count):
-    correction = 1.0 - decay ** int(count)
-    return _map(lambda m: ops.divide(m, correction), moments)
+    return _map(lambda m: ops.divide(m, _correction(count, decay=decay, dtype=m.dtype)), moments)
+
+
+@stageable
+def _correction(count, *, decay, dtype):
+    """``1 - decay ** count`` in the moment's dtype (as a weak Python float would divide)."""
+    return np.asarray(1.0 - decay ** int(count), dtype)
 
 
 def _zeros(params, dtype=None):
@@ -253,7 +262,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
         count = _increment(state.count)
         if not nesterov and mu_dtype is None:
             fused = adam_moments_and_update(updates, state.mu, state.nu, b1, b2, eps, eps_root,
-                                            int(count))
+                                            count)
             if fused is not None:
                 mu, nu, out = fused
                 return out, ScaleByAdamState(count, mu, nu)

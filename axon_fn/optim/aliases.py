@@ -99,7 +99,7 @@ def _with_fused_step(chained, b1, b2, eps, eps_root, learning_rate):
             adam_state = state[0]
             count = _increment(adam_state.count)
             fused = adam_moments_and_update(updates, adam_state.mu, adam_state.nu, b1, b2, eps,
-                                            eps_root, int(count), scale=-learning_rate)
+                                            eps_root, count, scale=-learning_rate)
             if fused is not None:
                 mu, nu, out = fused
                 return out, (ScaleByAdamState(count, mu, nu), state[1])

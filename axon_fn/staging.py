@@ -1,0 +1,222 @@
+"""``jit``: compile a function of arrays into a fixed program of kernel calls.
+
+The first call with a new *signature* (the pytree structure of the arguments, each array's
+type, shape and dtype, and the value of every other leaf) runs the function once with its
+arrays *staged*: every primitive it calls, including those of ``grad``'s backward pass and of
+the optimizer, computes as usual and is recorded as one step. Later calls with that signature
+replay the steps: each kernel is called directly on the new arrays, with none of the Python
+work around it (layer interpretation, tracing, tape walking, pytree plumbing, argument
+checks). Steps whose results are never used are dropped, and each intermediate array is
+released after its last use.
+
+This is JAX's ``jit`` contract, kept for the same reason: the function must be pure, and its
+Python control flow may depend on shapes, dtypes and static values but not on array values
+(``bool(x)``, ``float(x)`` and numpy functions given a staged array raise
+:class:`~axon_fn.StagingError`). Arrays the function closes over are baked into the program
+as constants.
+
+>>> import numpy as np
+>>> from axon_fn import ops
+>>> f = jit(lambda x, y: ops.sum(ops.tanh(x) * y))
+>>> float(f(np.zeros(3), np.ones(3)))
+0.0
+>>> float(np.round(f(np.ones(3), np.ones(3)), 4))  # the same signature: a replay
+2.2848
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import optree
+
+from ._core import AbstractArray, Recording, Staged, Tracer, _is_cupy_type
+from .errors import AxonTypeError, StagingError
+
+__all__ = ["jit"]
+
+
+def jit(fun=None, *, static_argnums=()):
+    """Compile ``fun`` on first call per argument signature; replay the recorded kernels after.
+
+    ``static_argnums`` names positional arguments that are settings, not arrays: they are
+    part of the signature (a new value records again) and reach ``fun`` as they are. Leaves
+    that are not arrays (Python numbers, strings, None) are static too. Calls made with traced,
+    staged or abstract values (``jit`` inside ``grad``, ``jit`` or ``eval_shape``) run ``fun``
+    directly. ``compiled.cache_size()`` counts the recorded programs.
+
+    >>> import numpy as np
+    >>> from axon_fn import grad, ops
+    >>> step = jit(lambda w, x: w - 0.1 * grad(lambda w: ops.sum((x @ w) ** 2))(w))
+    >>> w = step(np.ones(2), np.array([[1.0, 0.0]]))
+    >>> w
+    array([0.8, 1. ])
+    >>> step(w, np.array([[1.0, 0.0]]))
+    array([0.64, 1.  ])
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnums=static_argnums)
+    if not callable(fun):
+        raise AxonTypeError(f"jit: expected a function, got {type(fun).__name__}")
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    return _Jitted(fun, static)
+
+
+class _Jitted:
+    __slots__ = ("fun", "static_argnums", "programs", "__wrapped__", "__doc__", "__name__")
+
+    def __init__(self, fun, static_argnums):
+        self.fun = fun
+        self.static_argnums = static_argnums
+        self.programs = {}
+        self.__wrapped__ = fun
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__name__ = getattr(fun, "__name__", "function")
+
+    def cache_size(self):
+        """How many signatures have a recorded program."""
+        return len(self.programs)
+
+    def __call__(self, *args):
+        n = len(args)
+        static = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
+        dynamic = tuple(a for i, a in enumerate(args) if i not in static)
+        leaves, treedef = optree.tree_flatten(dynamic)
+        kinds = [_leaf_kind(leaf) for leaf in leaves]
+        if "inline" in kinds:
+            return self.fun(*args)
+        try:
+            key = (treedef, tuple(_signature(leaf, kind) for leaf, kind in zip(leaves, kinds)),
+                   tuple(args[i] for i in static))
+            program = self.programs.get(key)
+        except TypeError as err:  # an unhashable static value
+            raise AxonTypeError(f"jit of {self.__name__}: a static argument or non-array leaf "
+                                f"is not hashable ({err}); pass arrays or hashable settings"
+                                ) from err
+        if program is not None:
+            return program.run([leaf for leaf, kind in zip(leaves, kinds) if kind == "array"])
+        program, out = _record_program(self.fun, args, static, leaves, kinds, treedef)
+        self.programs[key] = program
+        return out
+
+    def __repr__(self):
+        return f"jit({self.fun!r})"
+
+
+def _leaf_kind(leaf):
+    t = type(leaf)
+    if t is np.ndarray or isinstance(leaf, np.generic) or _is_cupy_type(t):
+        return "array"
+    if t is Tracer or t is Staged or t is AbstractArray:
+        return "inline"
+    return "static"
+
+
+def _signature(leaf, kind):
+    if kind == "array":
+        return type(leaf), leaf.shape, leaf.dtype
+    hash(leaf)
+    return type(leaf), leaf  # the type keeps 1, 1.0 and True apart
+
+
+def _record_program(fun, args, static, leaves, kinds, treedef):
+    recording = Recording()
+    inputs = []
+    staged = []
+    for leaf, kind in zip(leaves, kinds):
+        if kind == "array":
+            value = recording.new_value(leaf)
+            inputs.append(value.slot)
+            staged.append(value)
+        else:
+            staged.append(leaf)
+    dynamic = iter(treedef.unflatten(staged))
+    call_args = [a if i in static else next(dynamic) for i, a in enumerate(args)]
+    try:
+        out = fun(*call_args)
+    finally:
+        recording.active = False
+    out_leaves, out_tree = optree.tree_flatten(out)
+    outputs = []
+    concrete = []
+    for leaf in out_leaves:
+        if type(leaf) is Staged and leaf.recording is recording:
+            outputs.append(leaf.slot)
+            concrete.append(leaf.value)
+        elif type(leaf) in (Staged, Tracer):
+            raise StagingError(f"jit of {getattr(fun, '__name__', 'function')}: the result "
+                               "holds a value traced or staged by another call")
+        else:
+            outputs.append(recording.constant(leaf))
+            concrete.append(leaf)
+    return Program(recording, inputs, outputs, out_tree), out_tree.unflatten(concrete)
+
+
+class Program:
+    """A recording made replayable: its live steps as one generated Python function, each
+    intermediate a local variable deleted after its last use."""
+
+    __slots__ = ("run_leaves", "out_tree", "n_steps", "source")
+
+    def __init__(self, recording, inputs, outputs, out_tree):
+        self.out_tree = out_tree
+        steps = _live_steps(recording.steps, outputs)
+        self.n_steps = len(steps)
+        self.source, namespace = _generate(steps, recording.constants, inputs, outputs)
+        exec(compile(self.source, "<axon_fn.jit program>", "exec"), namespace)
+        self.run_leaves = namespace["program"]
+
+    def run(self, leaves):
+        return self.out_tree.unflatten(self.run_leaves(*leaves))
+
+
+def _generate(steps, constants, inputs, outputs):
+    """Python source calling each step's kernel on local variables, and its namespace (the
+    kernels, their settings and the constants, by name)."""
+    namespace = {}
+    kept = set(outputs) | set(inputs) | set(constants)
+    for slot, value in constants.items():
+        namespace[f"c{slot}"] = value
+
+    def name(slot):
+        return f"c{slot}" if slot in constants else f"v{slot}"
+
+    last_use = {}
+    for index, (_, ins, _, out) in enumerate(steps):
+        for slot in _outs(out):
+            last_use[slot] = index  # an output nobody reads dies where it is made
+        for slot in ins:
+            last_use[slot] = index
+    dead_after = [[] for _ in steps]
+    for slot, index in last_use.items():
+        if slot not in kept:
+            dead_after[index].append(slot)
+    lines = [f"def program({', '.join(name(s) for s in inputs)}):"]
+    for index, (fn, ins, params, out) in enumerate(steps):
+        namespace[f"f{index}"] = fn
+        call = ", ".join([name(s) for s in ins] + ([f"**p{index}"] if params else []))
+        if params:
+            namespace[f"p{index}"] = params
+        target = name(out) if type(out) is int else "".join(f"{name(s)}, " for s in out)
+        lines.append(f"    {target} = f{index}({call})")
+        if dead_after[index]:
+            lines.append(f"    del {', '.join(name(s) for s in sorted(dead_after[index]))}")
+    lines.append(f"    return ({''.join(name(s) + ', ' for s in outputs)})")
+    return "\n".join(lines) + "\n", namespace
+
+
+def _outs(out):
+    return (out,) if type(out) is int else out
+
+
+def _live_steps(steps, outputs):
+    """The steps some output depends on (every recorded function is pure)."""
+    needed = set(outputs)
+    live = []
+    for step in reversed(steps):
+        if any(o in needed for o in _outs(step[3])):
+            needed.update(step[1])
+            live.append(step)
+    live.reverse()
+    return live
