@@ -88,7 +88,7 @@ class _Jitted:
             return self.fun(*args)
         try:
             key = (treedef, tuple(_signature(leaf, kind) for leaf, kind in zip(leaves, kinds)),
-                   tuple(args[i] for i in static))
+                   tuple((type(args[i]), args[i]) for i in static))
             program = self.programs.get(key)
         except TypeError as err:  # an unhashable static value
             raise AxonTypeError(f"jit of {self.__name__}: a static argument or non-array leaf "

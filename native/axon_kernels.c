@@ -56,6 +56,15 @@ int axon_num_threads(void)
 #endif
 }
 
+void axon_set_num_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n > 0 ? n : 1);
+#else
+    (void)n;
+#endif
+}
+
 /* ---- exp -------------------------------------------------------------------------------- */
 
 static inline int32_t axon_bits_f32(float f) { int32_t i; memcpy(&i, &f, sizeof i); return i; }

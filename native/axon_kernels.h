@@ -42,8 +42,9 @@ typedef struct {
     int64_t stride[3], pad_lo[3];
 } axon_pool_geom;
 
-/* OpenMP threads the kernels use (1 when built without OpenMP). */
+/* OpenMP threads the kernels use (1 when built without OpenMP), and setting them. */
 int axon_num_threads(void);
+void axon_set_num_threads(int n);
 
 /* cols: (g, n*o0*o1*o2, k0*k1*k2*(c/g)); positions outside the input (padding, holes of the
  * lhs dilation) are zero. */

@@ -502,3 +502,15 @@ def test_missing_extension_warns_once_and_gradients_still_work():
         print("ok")
         """)
     assert out.startswith("ok")
+
+
+@needs_native
+def test_kernel_threads_follow_axon_fn_num_threads():
+    code = "import axon_fn; print(axon_fn.backend_info()['threads'])"
+    counts = [int(run_python(code, AXON_FN_NUM_THREADS=n)) for n in ("1", "2")]
+    if counts[1] == 1:
+        pytest.skip("the kernels were built without OpenMP")
+    assert counts == [1, 2]
+    expected = 1 if (os.cpu_count() or 1) <= 2 else None  # the default on small machines
+    default = int(run_python(code, AXON_FN_NUM_THREADS=""))
+    assert default == expected or expected is None
