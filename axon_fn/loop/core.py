@@ -57,8 +57,20 @@ class State:
     halt_reason: str | None = None
 
     def replace(self, **changes):
-        """A copy with some fields changed (handlers use it to change the state)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (handlers use it to change the state).
+
+        >>> State(epoch=2).replace(iteration=5).iteration
+        5
+        """
+        unknown = changes.keys() - _STATE_FIELDS
+        if unknown:
+            raise TypeError(f"State.replace: no field named {', '.join(sorted(unknown))}")
+        # a copy of the fields rather than dataclasses.replace, which re-runs __init__: the
+        # loop replaces its state several times per batch
+        new = object.__new__(State)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     def merge_metrics(self, values):
         """A copy with ``values`` merged into ``metrics``, and into the last ``history`` entry
@@ -72,6 +84,9 @@ class State:
         if not self.in_epoch and history:
             history = history[:-1] + [{**history[-1], **values}]
         return self.replace(metrics={**self.metrics, **values}, history=history)
+
+
+_STATE_FIELDS = frozenset(field.name for field in dataclasses.fields(State))
 
 
 @dataclasses.dataclass(frozen=True)
