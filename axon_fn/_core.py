@@ -24,7 +24,7 @@ import numpy as np
 from .errors import AxonError, BackendMismatchError, ShapeError, StagingError, TracerError
 
 __all__ = ["AbstractArray", "Tracer", "Trace", "Staged", "Recording", "Primitive", "VariadicVJP",
-           "primitive", "stageable", "PRIMITIVES", "full_value", "backing_value"]
+           "primitive", "stageable", "PRIMITIVES", "full_value", "backing_value", "numpy_backed"]
 
 PRIMITIVES: dict[str, "Primitive"] = {}
 
@@ -172,6 +172,12 @@ def backing_value(x):
     while type(x) is Tracer or type(x) is Staged:
         x = x.value
     return x
+
+
+def numpy_backed(x):
+    """True for a numpy array, staged or not (a C kernel can take it, also inside jit), and
+    False for traced values, whose ops must stay on the tape."""
+    return type(x) is np.ndarray or (type(x) is Staged and type(x.value) is np.ndarray)
 
 
 class Recording:

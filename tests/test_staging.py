@@ -190,3 +190,14 @@ def test_a_trainer_step_that_cannot_compile_falls_back_or_raises():
     assert auto.history == eager.history
     with pytest.raises(axon_fn.InvalidArgumentError, match="compile"):
         trainer(model, "mean_squared_error", "sgd", compile="yes")
+
+
+def test_differentiating_through_a_fused_adam_update_stays_on_the_tape():
+    opt = optim.adam(0.1)
+    params = {"w": arrays((3,))[0].astype(np.float64)}
+    state = opt.update({"w": np.ones(3)}, opt.init(params), params)[1]  # moments not zero
+
+    def moved(g):
+        return ops.sum(opt.update({"w": g}, state, params)[0]["w"] ** 2)
+
+    axon_fn.testing.check_grads(moved, np.array([0.3, -1.2, 2.0]))

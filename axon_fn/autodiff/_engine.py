@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import JointVJP, Staged, stageable
+from .._core import JointVJP, numpy_backed, stageable
 from ..ops.creation import zeros_like
 from ..ops.elementwise import add, astype
 from ..ops.reductions import sum as reduce_sum
@@ -20,8 +20,7 @@ def fit_to(ct, like):
     """
     shape = like.shape
     if ct.shape != shape:
-        numpy_ct = type(ct) is np.ndarray or (type(ct) is Staged and type(ct.value) is np.ndarray)
-        if numpy_ct and ct.ndim > len(shape) >= 1 and ct.shape[-len(shape):] == shape:
+        if numpy_backed(ct) and ct.ndim > len(shape) >= 1 and ct.shape[-len(shape):] == shape:
             ct = _sum_leading(ct, shape=shape)  # a bias-like gradient: one matrix-vector product
         else:
             ct = _unbroadcast(ct, shape)

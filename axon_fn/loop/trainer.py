@@ -176,16 +176,17 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
                           y_pred, value, scale if loss_scale is not None else None)
 
     # a loss scale's skip is Python control flow on the gradients' values: never compiled
-    compiled = [jit(train_step)] if compile and loss_scale is None else [None]
+    compiled = jit(train_step) if compile and loss_scale is None else None
 
     def run_step(*args):
-        if compiled[0] is not None:
+        nonlocal compiled
+        if compiled is not None:
             try:
-                return compiled[0](*args)
+                return compiled(*args)
             except StagingError:
                 if compile is True:
                     raise
-                compiled[0] = None  # "auto": this step cannot be compiled; run it eagerly
+                compiled = None  # "auto": this step cannot be compiled; run it eagerly
         return train_step(*args)
 
     def step_fn(batch, s):

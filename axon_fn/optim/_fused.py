@@ -9,7 +9,8 @@ fuse a multiply and an add).
 >>> import numpy as np
 >>> g = {"w": np.array([3.0, -1.0], np.float32)}
 >>> zeros = {"w": np.zeros(2, np.float32)}
->>> out = adam_moments_and_update(g, zeros, zeros, 0.9, 0.999, 1e-8, 0.0, np.int32(1), scale=-0.1)
+>>> out = adam_moments_and_update(g, zeros, zeros, 0.9, 0.999, 1e-8, 0.0, np.int32(1),
+...                               scale=-0.1)
 >>> out is None or np.allclose(out[2]["w"], [-0.1, 0.1])
 True
 """
@@ -20,7 +21,7 @@ import numpy as np
 import optree
 
 from .. import _native, _native_ops
-from .._core import backing_value, stageable
+from .._core import numpy_backed, stageable
 
 __all__ = ["adam_moments_and_update"]
 
@@ -40,8 +41,8 @@ def adam_moments_and_update(updates, mu, nu, b1, b2, eps, eps_root, count, *, sc
     if dtype not in (np.float32, np.float64):
         return None
     for leaves in zip(g_leaves, mu_leaves, nu_leaves):
-        if not all(type(backing_value(a)) is np.ndarray and a.dtype == dtype
-                   and a.shape == leaves[0].shape for a in leaves):
+        if not all(numpy_backed(a) and a.dtype == dtype and a.shape == leaves[0].shape
+                   for a in leaves):
             return None
     n = len(g_leaves)
     out = _adam_step(count, *g_leaves, *mu_leaves, *nu_leaves, b1=b1, b2=b2, eps=eps,
