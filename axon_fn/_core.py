@@ -105,7 +105,24 @@ class Trace:
         return tracer
 
 
-class Tracer:
+class _Wrapper:
+    """What traced and staged values share: an array's shape facts, read from the value they
+    wrap, and numpy deferring its operators to them (``ndarray + x`` calls ``x.__radd__``)."""
+
+    __slots__ = ()
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+
+    def __len__(self):
+        return len(self.value)
+
+
+class Tracer(_Wrapper):
     """A value being differentiated: the array (or a lower-level tracer) plus its trace and index.
 
     Tracers behave like arrays (``shape``, ``dtype``, arithmetic, indexing, ``.sum()``...); all
@@ -115,21 +132,12 @@ class Tracer:
     """
 
     __slots__ = ("value", "trace", "index")
-    __array_ufunc__ = None  # numpy defers `ndarray + tracer` to Tracer.__radd__
-    __array_priority__ = 1000
 
     def __init__(self, value, trace, index):
         self.value = value
         self.trace = trace
         self.index = index
 
-    shape = property(lambda self: self.value.shape)
-    dtype = property(lambda self: self.value.dtype)
-    ndim = property(lambda self: self.value.ndim)
-    size = property(lambda self: self.value.size)
-
-    def __len__(self):
-        return len(self.value)
 
     def __array__(self, dtype=None, copy=None):
         raise TracerError(
@@ -206,7 +214,7 @@ class Recording:
         return self.count - 1
 
 
-class Staged:
+class Staged(_Wrapper):
     """A value inside a function that ``axon_fn.jit`` is recording: the concrete array of the
     recording run plus its slot. Ops on it run and record a step; anything that would read its
     values into Python (``bool``, ``float``, ``np.asarray``) raises :class:`StagingError`,
@@ -214,21 +222,12 @@ class Staged:
     """
 
     __slots__ = ("value", "recording", "slot")
-    __array_ufunc__ = None  # numpy defers `ndarray + staged` to Staged.__radd__
-    __array_priority__ = 1000
 
     def __init__(self, value, recording, slot):
         self.value = value
         self.recording = recording
         self.slot = slot
 
-    shape = property(lambda self: self.value.shape)
-    dtype = property(lambda self: self.value.dtype)
-    ndim = property(lambda self: self.value.ndim)
-    size = property(lambda self: self.value.size)
-
-    def __len__(self):
-        return len(self.value)
 
     def _concrete(self, what):
         raise StagingError(
