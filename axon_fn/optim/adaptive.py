@@ -144,8 +144,9 @@ def _bias_correction(moments, decay, count):
 
 @stageable
 def _correction(count, *, decay, dtype):
-    """``1 - decay ** count`` in the moment's dtype (as a weak Python float would divide)."""
-    return np.asarray(1.0 - decay ** int(count), dtype)
+    """``1 - decay ** count`` as a scalar of the moment's dtype (it divides as a weak Python
+    float would; a numpy scalar, not a 0-d array, so cupy moments accept it too)."""
+    return np.dtype(dtype).type(1.0 - decay ** int(count))
 
 
 def _zeros(params, dtype=None):
