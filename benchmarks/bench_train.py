@@ -479,10 +479,12 @@ def peak_rss_mib():
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
-def memory_run(framework, threads):
-    """Peak RSS after each of MEMORY_STEPS small_train steps (plain step, one process)."""
+def memory_run(framework, threads, index=0):
+    """Peak RSS after each of MEMORY_STEPS small_train steps of variant ``index`` (0: the plain
+    step), in one process."""
     workload = WORKLOADS["small_train"]
-    variant = next(VARIANTS[framework](workload, make_data("small_train", workload), threads))
+    variants = VARIANTS[framework](workload, make_data("small_train", workload), threads)
+    variant = next(itertools.islice(variants, index, None))
     start, done, peaks = time.perf_counter(), 0, {}
     for mark in MEMORY_STEPS:
         variant.sync(variant.run(mark - done))
@@ -505,7 +507,7 @@ def worker(args):
                       (*THREAD_VARIABLES, "OPENBLAS_CORETYPE", "XLA_FLAGS")}}
     if args.memory_run:
         log(f"memory: small_train, {' and '.join(map(str, MEMORY_STEPS))} steps")
-        result["memory"] = memory_run(args.worker, args.threads)
+        result["memory"] = memory_run(args.worker, args.threads, args.variant)
     else:
         (name,) = args.workloads
         workload = WORKLOADS[name]
@@ -691,6 +693,8 @@ def main(argv=None):
         results[framework] = result
         if args.memory or full_run:
             memory[framework] = spawn(framework, args, memory_run=True)
+            if framework == "axon_fn":  # the compiled step too: its program frees as it goes
+                memory["axon_fn (jit)"] = spawn(framework, args, variant=1, memory_run=True)
 
     info = machine()
     print_header(info, args.threads, results, skipped)
