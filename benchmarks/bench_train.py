@@ -12,12 +12,15 @@ Workloads (float32, the same seeded synthetic data for every framework):
 * ``mlp_infer_b1`` / ``mlp_infer_b1024``: the ``mlp_train`` network, inference only
   (axon_fn ``predict_fn``; PyTorch eval mode under ``torch.inference_mode()``; JAX jit).
 * memory (``--memory``): peak RSS (``ru_maxrss``) after 1,000 and after 10,000 ``small_train``
-  steps, and their ratio (goal: within 5 %). Part of a default full run (no ``--workloads``,
-  no ``--quick``) as it takes a few seconds per framework.
+  steps (for axon_fn both the plain and the jit step), and their ratio (goal: within 5 %).
+  Part of a default full run (no ``--workloads``, no ``--quick``) as it takes a few seconds
+  per framework.
 
 axon_fn is used as a user would: a ``>>`` model, ``axon_fn.build``, ``axon_fn.value_and_grad``
 and ``axon_fn.optim``, one plain step function per iteration (the "axon_fn" row); the
-"axon_fn (Loop)" row runs the same training through ``axon_fn.loop.trainer(...).run(...)``.
+"axon_fn (jit)" row runs that step function wrapped in ``axon_fn.jit`` (``jit(predict_fn)`` for
+inference), and the "axon_fn (Loop)" row the same training through
+``axon_fn.loop.trainer(...).run(...)``, whose step is compiled by default.
 
 Each framework runs in its own processes: the parent starts ``sys.executable bench_train.py
 --worker FRAMEWORK ...`` with ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
