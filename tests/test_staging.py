@@ -201,3 +201,16 @@ def test_differentiating_through_a_fused_adam_update_stays_on_the_tape():
         return ops.sum(opt.update({"w": g}, state, params)[0]["w"] ** 2)
 
     axon_fn.testing.check_grads(moved, np.array([0.3, -1.2, 2.0]))
+
+
+def test_custom_vjp_rules_are_recorded_too():
+    @axon_fn.custom_vjp
+    def clip_gradient(x):
+        return x * 1.0
+
+    clip_gradient.defvjp(lambda x: (clip_gradient(x), None),
+                         lambda _, g: (ops.clip(g, -0.5, 0.5),))
+    gradient = axon_fn.grad(lambda x: ops.sum(clip_gradient(x) * x))
+    compiled = jit(gradient)
+    for x in (np.array([1.0, -2.0, 0.1]), np.array([3.0, 0.2, -0.3])):
+        np.testing.assert_array_equal(compiled(x), np.clip(x, -0.5, 0.5) + x)
