@@ -190,6 +190,9 @@ def test_a_trainer_step_that_cannot_compile_falls_back_or_raises():
     assert auto.history == eager.history
     with pytest.raises(axon_fn.InvalidArgumentError, match="compile"):
         trainer(model, "mean_squared_error", "sgd", compile="yes")
+    with pytest.raises(axon_fn.InvalidArgumentError, match="loss scale cannot be compiled"):
+        trainer(model, "mean_squared_error", "sgd", compile=True,
+                loss_scale=optim.DynamicLossScale())
 
 
 def test_differentiating_through_a_fused_adam_update_stays_on_the_tape():

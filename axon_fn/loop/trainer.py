@@ -139,6 +139,10 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
     if compile not in ("auto", True, False):
         raise InvalidArgumentError(f"trainer: `compile` must be 'auto', True or False, got "
                                    f"{compile!r}")
+    if compile is True and loss_scale is not None:
+        raise InvalidArgumentError("trainer: a step with a loss scale cannot be compiled (it "
+                                   "skips steps by the gradients' values); use compile='auto' "
+                                   "or False")
     loss_fn = _combined_loss(loss, loss_weights)
     transform = _resolve_optimizer(optimizer, learning_rate)
     if clip_norm is not None:
