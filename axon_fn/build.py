@@ -17,7 +17,7 @@ import optree
 
 from . import random as _random
 from ._checks import is_int
-from ._core import AbstractArray, backing_value
+from ._core import AbstractArray, numpy_backed
 from ._program import compile_graph, layer_key
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .graph.core import MISSING
@@ -102,8 +102,7 @@ def _input_shapes(args):
 def _key(key, where):
     if is_int(key):
         return _random.key(int(key))
-    if (isinstance(backing_value(key), np.ndarray) and key.shape == (2,)
-            and key.dtype == np.uint32):
+    if numpy_backed(key) and key.shape == (2,) and key.dtype == np.uint32:
         return key  # (a staged key inside axon_fn.jit too)
     raise AxonTypeError(f"{where}: `key` must be an int seed or a key from axon_fn.random.key, "
                         f"got {key!r}")

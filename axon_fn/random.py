@@ -38,8 +38,6 @@ __all__ = ["key", "split", "fold_in", "uniform", "normal", "truncated_normal", "
 
 
 _MASK32 = 0xFFFFFFFF
-_DRAWS = ("split", "fold_in", "uniform", "normal", "truncated_normal", "bernoulli", "randint",
-          "permutation", "choice")
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
@@ -488,4 +486,5 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0):
 
 # Each draw is @stageable: inside axon_fn.jit it is one recorded step, computed from the key's
 # value at replay. doctest skips the wrappers (they belong to _core's globals), so list them.
-__test__ = {name: globals()[name].__wrapped__ for name in _DRAWS}
+__test__ = {name: globals()[name].__wrapped__ for name in __all__
+            if hasattr(globals()[name], "__wrapped__")}
