@@ -17,7 +17,8 @@ import optree
 
 from . import random as _random
 from ._checks import is_int
-from ._core import AbstractArray, numpy_backed
+from ._core import AbstractArray, Staged
+from .backend import is_gpu_array
 from ._program import compile_graph, layer_key
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .graph.core import MISSING
@@ -99,11 +100,18 @@ def _input_shapes(args):
     return [shape(a) for a in args]
 
 
+def _key_array(key):
+    """A numpy or GPU array, staged inside ``axon_fn.jit`` or not (a traced key is refused:
+    keys are not differentiated)."""
+    value = key.value if type(key) is Staged else key
+    return type(value) is np.ndarray or is_gpu_array(value)
+
+
 def _key(key, where):
     if is_int(key):
         return _random.key(int(key))
-    if numpy_backed(key) and key.shape == (2,) and key.dtype == np.uint32:
-        return key  # (a staged key inside axon_fn.jit too)
+    if _key_array(key) and key.shape == (2,) and key.dtype == np.uint32:
+        return key
     raise AxonTypeError(f"{where}: `key` must be an int seed or a key from axon_fn.random.key, "
                         f"got {key!r}")
 

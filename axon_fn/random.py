@@ -1,7 +1,10 @@
 """Explicit-key pseudo-random numbers in JAX's style: every function is a pure function of its key.
 
 A key is a numpy ``uint32`` array of shape ``(2,)``. Make one with :func:`key`, derive fresh ones
-with :func:`split` or :func:`fold_in`, and never reuse a key for two different draws.
+with :func:`split` or :func:`fold_in`, and never reuse a key for two different draws. A key moved
+to the GPU (``axon_fn.device_put``) draws on the GPU: :func:`split`, :func:`fold_in`,
+:func:`uniform`, :func:`normal` and :func:`bernoulli` then give the same values as on the host
+without a transfer, so a training step with dropout never waits for the host.
 
 The generator is Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as easy
 as 1, 2, 3", SC 2011), the one JAX uses, laid out like JAX's original (non-partitionable)
@@ -30,7 +33,7 @@ import numpy as np
 
 from ._checks import dtype_argument, is_int, shape_argument
 from ._core import stageable
-from .backend import array_module
+from .backend import array_module, is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 
 __all__ = ["key", "split", "fold_in", "uniform", "normal", "truncated_normal", "bernoulli",
@@ -66,12 +69,12 @@ def _words(k, count, where):
     if count >= 2**32:
         raise InvalidArgumentError(f"random.{where}: cannot draw {count} words from one key; "
                                    "split the key and draw in smaller pieces")
-    counters = np.arange(count + (count & 1), dtype=np.uint32)
+    counters = array_module(k).arange(count + (count & 1), dtype=np.uint32)
     if count & 1:
         counters[-1] = 0  # JAX pads an odd count with a zero counter
     half = counters.size // 2
     y0, y1 = _threefry2x32(k[0], k[1], counters[:half], counters[half:])
-    return np.concatenate([y0, y1])[:count]
+    return array_module(k).concatenate([y0, y1])[:count]
 
 
 def _bits(k, n, width, where):
@@ -85,12 +88,16 @@ def _bits(k, n, width, where):
 # Argument checking ----------------------------------------------------------------------------
 
 
+def _is_array(k):
+    return isinstance(k, np.ndarray) or is_gpu_array(k)
+
+
 def _check_key(k, where):
-    if isinstance(k, np.ndarray) and k.dtype == np.uint32 and k.shape == (2,):
+    if _is_array(k) and k.dtype == np.uint32 and k.shape == (2,):
         return k
     if isinstance(k, (int, np.integer)):
         hint = f" Make a key from an integer seed with axon_fn.random.key({k!r})."
-    elif isinstance(k, np.ndarray) and k.dtype == np.uint32 and k.ndim == 2 and k.shape[1] == 2:
+    elif _is_array(k) and k.dtype == np.uint32 and k.ndim == 2 and k.shape[1] == 2:
         hint = " This looks like the result of random.split: pick one key from it, e.g. keys[0]."
     else:
         hint = " Make one with axon_fn.random.key(seed)."
@@ -115,6 +122,15 @@ def _fits(shape, where, **arrays):
         if not ok:
             raise ShapeError(f"random.{where}: `{name}` of shape {got} does not broadcast to "
                              f"the output shape {shape}")
+
+
+def _on_device_of(k, value, dtype):
+    """A parameter next to draws from key ``k``: a numpy scalar when 0-d (CuPy takes those by
+    value, no transfer), else an array on ``k``'s device."""
+    value = np.asarray(value, dtype)
+    if value.ndim == 0:
+        return value[()]
+    return array_module(k).asarray(value)
 
 
 def _dtype(dtype, where, floating=True):
@@ -175,9 +191,12 @@ def fold_in(key, data):
     False
     """
     k = _check_key(key, "fold_in")
-    # As JAX: hash the pair key(data) would make, as one counter block.
-    y0, y1 = _threefry2x32(k[0], k[1], *_seed_words(data, "fold_in", "data")[:, None])
-    return np.concatenate([y0, y1])
+    xp = array_module(k)
+    # As JAX: hash the pair key(data) would make, as one counter block. The counters are made
+    # where the key lives (xp.full takes the word by value: no host-to-device copy).
+    x0, x1 = (xp.full((1,), word, np.uint32) for word in _seed_words(data, "fold_in", "data"))
+    y0, y1 = _threefry2x32(k[0], k[1], x0, x1)
+    return xp.concatenate([y0, y1])
 
 
 # Floating-point draws -------------------------------------------------------------------------
@@ -217,9 +236,13 @@ def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
                                    f" and maxval={maxval!r}")
     u = _unit(k, shape, dtype, "uniform")
     with np.errstate(over="ignore"):  # hi - lo may overflow for huge ranges; clamped below
-        out = u * (hi - lo) + lo
+        span = hi - lo
+    top = np.nextafter(hi, lo)
+    lo, span, top = (_on_device_of(k, v, dtype) for v in (lo, span, top))
+    with np.errstate(over="ignore"):
+        out = u * span + lo
     # Rounding of the scaled value can land on maxval itself; the interval is half-open.
-    return np.asarray(np.clip(out, lo, np.nextafter(hi, lo)), dtype)
+    return array_module(k).asarray(array_module(k).clip(out, lo, top), dtype)
 
 
 def _log(x):
@@ -265,6 +288,8 @@ def _poly(coeffs, x):
 
 def _ndtri(p):
     """The standard normal quantile of float64 ``p`` in [0, 1], to about 1e-16 relative."""
+    if is_gpu_array(p):
+        return _ndtri_branchless(p)
     p = np.asarray(p, np.float64)
     q = p - 0.5
     out = np.empty_like(p)
@@ -286,6 +311,22 @@ def _ndtri(p):
     return out
 
 
+def _ndtri_branchless(p):
+    """:func:`_ndtri` with every branch computed everywhere and selected elementwise: the
+    same values, without boolean-mask indexing (which makes CuPy wait to learn a size)."""
+    xp = array_module(p)
+    q = p - 0.5
+    central = xp.abs(q) <= 0.425
+    r = 0.180625 - q * q
+    inner = q * _poly(_A, r) / _poly(_B, r)
+    t = xp.minimum(p, 1.0 - p)
+    r = xp.sqrt(-_log(xp.maximum(t, 1e-300)))
+    value = xp.where(r <= 5.0, _poly(_C, r - 1.6) / _poly(_D, r - 1.6),
+                     _poly(_E, r - 5.0) / _poly(_F, r - 5.0))
+    value = xp.where(t == 0, np.inf, value)
+    return xp.where(central, inner, xp.where(q < 0, -value, value))
+
+
 @stageable
 def normal(key, shape=(), dtype="float32", mean=0.0, stddev=1.0):
     """Normal draws (by inverse CDF from 52-bit uniforms, computed in float64).
@@ -302,8 +343,8 @@ def normal(key, shape=(), dtype="float32", mean=0.0, stddev=1.0):
         raise InvalidArgumentError(f"random.normal: `stddev` must be >= 0, got {stddev!r}")
     z = _ndtri(_open_unit(k, shape, "normal"))
     if not (np.ndim(mean) == 0 and mean == 0 and np.ndim(stddev) == 0 and stddev == 1):
-        z = z * np.asarray(stddev, np.float64) + np.asarray(mean, np.float64)
-    return np.asarray(z, dtype)
+        z = z * _on_device_of(k, stddev, np.float64) + _on_device_of(k, mean, np.float64)
+    return array_module(k).asarray(z, dtype)
 
 
 def _ndtr(x):
@@ -362,7 +403,7 @@ def bernoulli(key, p=0.5, shape=None):
     _fits(shape, "bernoulli", p=p)
     # 32-bit draws scaled to [0, 1) are exact in float64; u < p has probability ceil(p 2^32)/2^32.
     u = _bits(k, math.prod(shape), 32, "bernoulli").astype(np.float64) * 2.0**-32
-    return np.asarray(u.reshape(shape) < p)
+    return array_module(k).asarray(u.reshape(shape) < _on_device_of(k, p, np.float64))
 
 
 @stageable

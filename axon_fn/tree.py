@@ -23,7 +23,7 @@ import numpy as np
 import optree
 
 from . import ops
-from ._core import Staged, full_value
+from ._core import full_value
 from .backend import to_numpy
 from .errors import AxonTypeError, ShapeError
 
@@ -220,13 +220,14 @@ def scale(tree, scalar):
     """
     concrete = isinstance(scalar, (int, float, np.generic)) or (
         isinstance(scalar, np.ndarray) and scalar.ndim == 0)
-    staged = type(scalar) is Staged and scalar.ndim == 0  # a schedule's value inside jit
+    # a schedule's value inside jit, or on the GPU: cast on the device, never read
+    array_scalar = not concrete and getattr(scalar, "ndim", None) == 0
 
     def leaf(x):
         dtype = _dtype_of(x)
         if concrete and np.issubdtype(dtype, np.floating):
-            return ops.multiply(x, np.asarray(scalar, dtype))
-        if staged and np.issubdtype(dtype, np.floating):
+            return ops.multiply(x, np.dtype(dtype).type(scalar))
+        if array_scalar and np.issubdtype(dtype, np.floating):
             return ops.multiply(x, ops.astype(scalar, dtype=dtype))
         return ops.multiply(x, scalar)
 

@@ -1,25 +1,44 @@
-"""The same ops and gradients on CuPy arrays, compared with numpy. Skipped without a GPU."""
+"""The same ops, gradients and training steps on the GPU path, compared with numpy.
+
+Every test runs twice: on ``tests/simulated_cupy.py`` (numpy-backed, on any machine, counting
+host transfers) and on a real CuPy device (skipped without one).
+"""
 
 import numpy as np
 import optree
 import pytest
 
 import axon_fn
+from tests import simulated_cupy
 
-cupy = pytest.importorskip("cupy", reason="CuPy is not installed (the optional 'gpu' extra)")
-try:
-    if cupy.cuda.runtime.getDeviceCount() < 1:
-        pytest.skip("no CUDA device", allow_module_level=True)
-except Exception as err:  # CUDA driver missing
-    pytest.skip(f"no usable CUDA device ({err})", allow_module_level=True)
 
-from tests.ops.harness import all_cases  # noqa: E402
+def _real_cupy():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (the optional 'gpu' extra)")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as err:  # CUDA driver missing
+        pytest.skip(f"no usable CUDA device ({err})")
+    return cupy
+
+
+@pytest.fixture(params=["simulated", "cuda"])
+def device(request):
+    """The ``cupy`` module the test runs on: the simulation, or a real device."""
+    if request.param == "cuda":
+        yield _real_cupy()
+    else:
+        with simulated_cupy.installed() as cupy:
+            yield cupy
+
+
+from tests.ops.harness import all_cases
 
 CASES = all_cases()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_op_and_gradient_match_numpy(case):
+def test_op_and_gradient_match_numpy(device, case):
     gpu_args = axon_fn.device_put(case.args, "cuda")
     expected = case.fn(*case.args)
     got = case.fn(*gpu_args)
@@ -40,7 +59,7 @@ def test_op_and_gradient_match_numpy(case):
         np.testing.assert_allclose(axon_fn.to_numpy(g), c, rtol=1e-6, atol=1e-9)
 
 
-def test_device_put_round_trip():
+def test_device_put_round_trip(device):
     tree = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
     on_gpu = axon_fn.device_put(tree, "cuda:0")
     assert axon_fn.backend.is_gpu_array(on_gpu["w"])
@@ -48,36 +67,110 @@ def test_device_put_round_trip():
     np.testing.assert_array_equal(axon_fn.to_numpy(on_gpu)["w"], tree["w"])
 
 
-def test_a_compiled_training_step_stays_on_the_gpu_and_matches_numpy():
-    model = (axon_fn.input("x", shape=(None, 4)) >> axon_fn.dense(8, activation="relu")
-             >> axon_fn.dense(1))
-    init_fn, predict_fn = axon_fn.build(model)
-    optimizer = axon_fn.optim.adam(0.05)
+def _transfers(device):
+    """Host transfers counted so far (the simulation counts them; a real device cannot)."""
+    return dict(simulated_cupy.transfers) if device is simulated_cupy.cupy else None
 
-    def step(state, opt_state, x, y):
+
+OPTIMIZERS = {
+    "adam": lambda: axon_fn.optim.adam(0.05),
+    "sgd_momentum": lambda: axon_fn.optim.sgd(0.05, momentum=0.9),
+    "adamw_schedule_clip": lambda: axon_fn.optim.chain(
+        axon_fn.optim.clip_by_global_norm(1.0),
+        axon_fn.optim.adamw(axon_fn.optim.warmup_cosine_decay_schedule(0.0, 0.05, 2, 10))),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_training_step_stays_on_the_gpu_and_matches_numpy(device, name, compiled):
+    """Parameters, optimizer state, key and batch on the device: the step makes no host
+    transfer at all (no round trip to read a count, a norm or a random draw), and it computes
+    what the numpy step computes."""
+    model = (axon_fn.input("x", shape=(None, 4)) >> axon_fn.dense(8, activation="relu")
+             >> axon_fn.dropout(rate=0.25) >> axon_fn.dense(1))
+    init_fn, train_fn = axon_fn.build(model, mode="train")
+    optimizer = OPTIMIZERS[name]()
+
+    def step(state, opt_state, key, x, y):
+        key, step_key = axon_fn.random.split(key)
+
         def loss_fn(trainable):
-            prediction = predict_fn(state.replace(trainable=trainable), x)
+            prediction, _ = train_fn(state.replace(trainable=trainable), x, key=step_key)
             return axon_fn.losses.mean_squared_error(y, prediction)
 
         loss, grads = axon_fn.value_and_grad(loss_fn)(state.trainable)
         updates, opt_state = optimizer.update(grads, opt_state, state.trainable)
         trainable = axon_fn.optim.apply_updates(state.trainable, updates)
-        return state.replace(trainable=trainable), opt_state, loss
+        return state.replace(trainable=trainable), opt_state, key, loss
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 4)).astype(np.float32)
     y = x[:, :1] * 2.0
     state = init_fn(x[:1], axon_fn.random.key(0))
-    cpu = (state, optimizer.init(state.trainable))
+    cpu = (state, optimizer.init(state.trainable), axon_fn.random.key(1))
     gpu = axon_fn.device_put(cpu, "cuda")
-    compiled = axon_fn.jit(step)
     gx, gy = axon_fn.device_put((x, y), "cuda")
-    for _ in range(3):  # a recording, then replays
+    gpu_step = axon_fn.jit(step) if compiled else step
+    before = _transfers(device)
+    for _ in range(4):  # compiled: a recording, then replays
+        *gpu, gpu_loss = gpu_step(*gpu, gx, gy)
         *cpu, cpu_loss = step(*cpu, x, y)
-        *gpu, gpu_loss = compiled(*gpu, gx, gy)
-    for leaf in optree.tree_leaves(gpu[0].trainable):
+    assert _transfers(device) == before  # None on a real device
+    for leaf in optree.tree_leaves(gpu):
         assert axon_fn.backend.is_gpu_array(leaf)
     np.testing.assert_allclose(float(axon_fn.to_numpy(gpu_loss)), float(cpu_loss), rtol=1e-5)
-    for g, c in zip(optree.tree_leaves(axon_fn.to_numpy(gpu[0].trainable)),
-                    optree.tree_leaves(cpu[0].trainable)):
+    for g, c in zip(optree.tree_leaves(axon_fn.to_numpy(gpu)), optree.tree_leaves(cpu)):
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-6)
+
+
+RANDOM_DRAWS = {
+    "split": lambda k: axon_fn.random.split(k, 3),
+    "fold_in": lambda k: axon_fn.random.fold_in(k, 2**40 + 7),
+    "uniform": lambda k: axon_fn.random.uniform(k, (5, 3), "float32", -2.0, 3.0),
+    "uniform_float64": lambda k: axon_fn.random.uniform(k, (7,), "float64"),
+    "normal": lambda k: axon_fn.random.normal(k, (4001,), "float64", mean=1.0, stddev=2.0),
+    "normal_float32": lambda k: axon_fn.random.normal(k, (6, 2)),
+    "bernoulli": lambda k: axon_fn.random.bernoulli(k, 0.3, (64,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANDOM_DRAWS))
+def test_a_key_on_the_gpu_draws_there_the_same_values(device, name):
+    draw = RANDOM_DRAWS[name]
+    host_key = axon_fn.random.key(11)
+    device_key = axon_fn.device_put(host_key, "cuda")
+    before = _transfers(device)
+    got = draw(device_key)
+    assert _transfers(device) == before
+    assert axon_fn.backend.is_gpu_array(got)
+    np.testing.assert_array_equal(axon_fn.to_numpy(got), draw(host_key))
+
+
+def test_a_trainer_on_the_gpu_copies_each_batch_once_and_reads_the_loss_once_an_epoch(device):
+    model = (axon_fn.input("x", shape=(None, 3)) >> axon_fn.dense(8, activation="tanh")
+             >> axon_fn.dropout(rate=0.1) >> axon_fn.dense(1))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+    def run(**device):
+        loop = axon_fn.loop.trainer(model, "mean_squared_error", axon_fn.optim.adam(0.02),
+                                    compile=True, **device)
+        return loop.validate(model, batches[:2]).run(batches, epochs=3)
+
+    on_host = run()
+    before = _transfers(device)
+    on_gpu = run(device="cuda")
+    for leaf in optree.tree_leaves(on_gpu.step_state.model_state):
+        assert axon_fn.backend.is_gpu_array(leaf)
+    for got, expected in zip(on_gpu.history, on_host.history):
+        assert got.keys() == expected.keys() == {"loss", "validation_loss"}
+        for name in got:
+            assert isinstance(got[name], float)
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5)
+    if before is not None:
+        moved = {k: n - before.get(k, 0) for k, n in _transfers(device).items()}
+        state_leaves = len(optree.tree_leaves(on_gpu.step_state.model_state)) + 1  # and the key
+        assert moved == {"to_device": state_leaves + 2 * (4 + 2) * 3, "to_host": 2 * 3}

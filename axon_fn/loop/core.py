@@ -19,7 +19,7 @@ from ..errors import AxonTypeError, InvalidArgumentError
 from .events import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP, STATUSES
 from .filters import as_filter
 from .handlers import HandlerMethods
-from .metric_specs import as_metric
+from .metric_specs import as_metric, host_metrics
 
 __all__ = ["Loop", "State", "EVENTS", "CONTINUE", "HALT_EPOCH", "HALT_LOOP"]  # events re-exported
 
@@ -299,8 +299,9 @@ class _Run:
                                        f"a list or a function returning a fresh iterable)")
         times = {"epochs": state.times.get("epochs", []) + [time.perf_counter() - epoch_start],
                  "total": self.elapsed()}
-        state = state.replace(epoch=state.epoch + 1, history=state.history + [dict(state.metrics)],
-                              times=times, in_epoch=False)
+        metrics = host_metrics(state.metrics)
+        state = state.replace(epoch=state.epoch + 1, history=state.history + [dict(metrics)],
+                              metrics=metrics, times=times, in_epoch=False)
         event = "epoch_halted" if status == HALT_EPOCH else "epoch_completed"
         status, state = self.fire(event, state)
         return (HALT_LOOP if status == HALT_LOOP else CONTINUE), state

@@ -40,6 +40,7 @@ import optree
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError
 from .events import CONTINUE, HALT_LOOP, STATUSES
+from .metric_specs import host_metrics
 
 __all__ = ["HandlerMethods", "format_metrics"]
 
@@ -53,7 +54,7 @@ def format_metrics(metrics):
     'loss 0.1235  accuracy 1.0000'
     """
     return "  ".join(f"{name} {value:.4f}" if isinstance(value, (int, float)) else
-                     f"{name} {value}" for name, value in metrics.items())
+                     f"{name} {value}" for name, value in host_metrics(metrics).items())
 
 
 def describe_position(state):

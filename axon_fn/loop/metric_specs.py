@@ -13,6 +13,9 @@ per-batch precisions.
 >>> acc = spec.update(acc, (np.array([1, 1, 1]), np.array([0.9, 0.9, 0.9])), 1)  # 3 tp
 >>> spec.value(acc)
 0.8
+
+A step value on the GPU (a trainer's loss) is averaged there, and read on the host once an
+epoch, so no step waits for the one before it to finish.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import numpy as np
 
 from .. import metrics as _metrics
 from .._checks import by_name
+from ..backend import is_gpu_array
 from ..errors import AxonTypeError, InvalidArgumentError
 
-__all__ = ["MetricSpec", "as_metric"]
+__all__ = ["MetricSpec", "as_metric", "host_metrics"]
 
 _COUNT_RATIOS = {
     "precision": (("tp",), ("tp", "fp")),
@@ -41,12 +45,26 @@ _ACCUMULATORS = ("running_average", "running_sum")
 
 
 def _number(name, value):
+    if is_gpu_array(value) and value.size == 1:
+        # averaged on the GPU: reading it every step would make each step wait for the last
+        return value.reshape(()).astype(np.float64)
     try:
         value = float(np.asarray(value))
     except (TypeError, ValueError):
         raise AxonTypeError(f"metric {name!r}: each step must give a number, got "
                             f"{type(value).__name__}") from None
     return value
+
+
+def host_metrics(metrics):
+    """``metrics`` with the values a GPU step left on the device read as Python floats (the
+    Loop does this once an epoch, for its history).
+
+    >>> host_metrics({"loss": 0.5})
+    {'loss': 0.5}
+    """
+    return {name: float(value) if is_gpu_array(value) else value
+            for name, value in metrics.items()}
 
 
 def _call(fn, seen):

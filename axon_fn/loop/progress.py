@@ -15,6 +15,7 @@ epoch 1/1 done in ...s  loss 2.5000
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -22,8 +23,13 @@ from .._checks import is_int
 from ..errors import InvalidArgumentError
 from .events import CONTINUE
 from .handlers import describe_position, format_metrics, write_line
+from .metric_specs import host_metrics
 
 __all__ = ["attach_progress"]
+
+# how often the bar's metrics are refreshed: tqdm redraws about as often, and reading metrics a
+# GPU step left on the device waits for that step
+_POSTFIX_SECONDS = 0.2
 
 
 def _tqdm():
@@ -41,6 +47,7 @@ class _Display:
         self.every, self.file, self.bar_wanted = every, file, bar
         self.bar = None
         self.epoch_start = None  # stays None on a run resumed mid-epoch until the next batch
+        self.postfix_time = -math.inf
 
     def stream(self):
         return self.file if self.file is not None else sys.stderr
@@ -67,7 +74,10 @@ class _Display:
             self.epoch_start = time.perf_counter()
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(state.metrics, refresh=False)
+            now = time.perf_counter()
+            if now - self.postfix_time >= _POSTFIX_SECONDS:  # GPU metrics are read here
+                self.postfix_time = now
+                self.bar.set_postfix(host_metrics(state.metrics), refresh=False)
             return CONTINUE, state
         every = self.every or (max(1, state.epoch_size // 5) if state.epoch_size else 50)
         if state.iteration % every == 0:
@@ -81,7 +91,7 @@ class _Display:
 
     def epoch_ended(self, state):
         if self.bar is not None:
-            self.bar.set_postfix(state.metrics, refresh=True)
+            self.bar.set_postfix(host_metrics(state.metrics), refresh=True)
             self.bar.close()
             self.bar = None
         else:

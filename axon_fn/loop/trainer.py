@@ -26,6 +26,7 @@ from .. import optim as _optim
 from .. import random as _random
 from .._checks import by_name
 from ..autodiff import value_and_grad
+from ..backend import device_put, is_gpu_array
 from ..build import build
 from ..errors import AxonTypeError, InvalidArgumentError, StagingError
 from ..model_state import ModelState
@@ -103,6 +104,20 @@ def _split_batch(batch, where):
     return batch[0], batch[1]
 
 
+def _check_device(device, where):
+    if not (isinstance(device, str) and (device == "cuda" or device.startswith("cuda:"))):
+        raise InvalidArgumentError(f"{where}: `device` must be None, 'cuda' or 'cuda:N', got "
+                                   f"{device!r}")
+
+
+def _device_of(tree):
+    """``"cpu"``, or ``"cuda:N"`` for the GPU holding the first array of ``tree``."""
+    for leaf in optree.tree_leaves(tree):
+        if is_gpu_array(leaf):
+            return f"cuda:{leaf.device.id}"
+    return "cpu"
+
+
 def _as_state(init_state, where):
     if init_state is None or isinstance(init_state, TrainState):
         return init_state
@@ -113,7 +128,7 @@ def _as_state(init_state, where):
 
 
 def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=None,
-            clip_norm=None, accumulate_steps=1, loss_scale=None, compile="auto"):
+            clip_norm=None, accumulate_steps=1, loss_scale=None, compile="auto", device=None):
     """A Loop that trains ``model``: one optimizer step per batch ``(inputs, targets)``.
 
     * ``loss``: a name from :mod:`axon_fn.losses` (``"categorical_cross_entropy"`` expects
@@ -131,6 +146,10 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
       values in a custom loss or layer, an optimizer that reads its step count into Python, a
       loss scale); ``True`` raises the :class:`~axon_fn.StagingError` instead; ``False``
       always runs eagerly.
+    * ``device``: ``"cuda"`` or ``"cuda:N"`` trains on that GPU (needs CuPy). The model
+      state, optimizer state and key are put there once, each batch is copied there before its
+      step, and the loss is averaged there and read once an epoch, so steps queue up on the
+      GPU without waiting for the host. ``None`` (the default) computes where the arrays are.
 
     The step differentiates with respect to the trainable parameters only, carries batch-norm
     state, and splits a fresh dropout key from ``seed`` each step (when the model has random
@@ -139,6 +158,8 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
     if compile not in ("auto", True, False):
         raise InvalidArgumentError(f"trainer: `compile` must be 'auto', True or False, got "
                                    f"{compile!r}")
+    if device is not None:
+        _check_device(device, "trainer")
     if compile is True and loss_scale is not None:
         raise InvalidArgumentError("trainer: a step with a loss scale cannot be compiled (it "
                                    "skips steps by the gradients' values); use compile='auto' "
@@ -153,7 +174,11 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
 
     def init_fn(init_state):
         state = _as_state(init_state, "trainer")
-        return state if state is not None else TrainState()
+        if state is None:
+            return TrainState()
+        return state if device is None else state._replace(**device_put(
+            {"model_state": state.model_state, "optimizer_state": state.optimizer_state,
+             "key": state.key}, device))
 
     def train_step(model_state, opt_state, key, scale, inputs, targets):
         # a fresh dropout key each step; a model that draws nothing keeps its key
@@ -193,12 +218,16 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
                 compiled = None  # "auto": this step cannot be compiled; run it eagerly
         return train_step(*args)
 
+    def on_device(tree):
+        return tree if device is None else device_put(tree, device)
+
     def step_fn(batch, s):
         inputs, targets = _split_batch(batch, "trainer")
-        key = _random.key(seed) if s.key is None else s.key
         model_state = s.model_state
-        if model_state is None:
-            model_state = init_model(inputs, _random.fold_in(_random.key(seed), 0))
+        if model_state is None:  # initialized on the host, from the batch as it comes
+            model_state = on_device(init_model(inputs, _random.fold_in(_random.key(seed), 0)))
+        inputs, targets = on_device((inputs, targets))
+        key = on_device(_random.key(seed)) if s.key is None else s.key
         opt_state = transform.init(model_state.trainable) if s.optimizer_state is None \
             else s.optimizer_state
         scale = s.loss_scale if s.loss_scale is not None else (
@@ -215,7 +244,8 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
 
 def evaluator(model):
     """A Loop that runs ``model`` in inference mode over ``(inputs, targets)`` batches; give
-    it the model state as ``run(data, model_state)`` and add metrics with ``.metric``.
+    it the model state as ``run(data, model_state)`` and add metrics with ``.metric``. Batches
+    are copied to the device the model state is on (a GPU state evaluates on the GPU).
 
     >>> import numpy as np, axon_fn
     >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.softmax()
@@ -236,6 +266,9 @@ def evaluator(model):
 
     def step_fn(batch, s):
         inputs, targets = _split_batch(batch, "evaluator")
+        device = _device_of(s.model_state)
+        if device != "cpu":
+            inputs, targets = device_put((inputs, targets), device)
         return EvalState(s.model_state, targets, predict_fn(s.model_state, inputs))
 
     return Loop(step_fn, init_fn, output_transform=lambda s: (s.y_true, s.y_pred))

@@ -114,7 +114,7 @@ def _prod_of_others_impl(xp, x, *, axis=None):
     left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
     right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1), -1), -1), -1)
     others = (left * right).reshape(tuple(x.shape[i] for i in rest) + tuple(x.shape[i] for i in axes))
-    return xp.transpose(others, np.argsort(rest + list(axes)))
+    return xp.transpose(others, tuple(np.argsort(rest + list(axes)).tolist()))
 
 
 _prod_of_others = primitive(

@@ -2,6 +2,8 @@
 
 The formulas, defaults and state names follow Optax exactly. Step counts are ``int32`` 0-d
 numpy arrays that start at 0; the first update sees ``count + 1 == 1`` in bias corrections.
+A count moved to the GPU (``device_put`` of the state) stays there: the increment, the bias
+corrections and schedules are then computed on the device, so no step reads it on the host.
 
 >>> import numpy as np
 >>> opt = scale_by_adam()
@@ -23,7 +25,7 @@ import optree
 from .. import ops
 from .. import tree as tree_util
 from .._core import stageable
-from ..backend import array_module
+from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError, ShapeError
 from ._fused import adam_moments_and_update
 from .base import GradientTransformation
@@ -50,6 +52,8 @@ def _zero_count():
 def _increment(count):
     """``count + 1`` as an int32 0-d array, saturating at the int32 maximum (Optax's
     ``safe_increment``)."""
+    if is_gpu_array(count):
+        return count + (count < _INT32_MAX).astype(np.int32)
     c = int(count)
     return np.asarray(c + 1 if c < _INT32_MAX else c, np.int32)
 
@@ -87,14 +91,16 @@ def _schedule_name(fn):
 
 @stageable
 def _evaluate(schedule, count, where):
-    """``schedule(count)`` checked to be a real scalar, as a numpy float64 (one recorded step
-    inside ``axon_fn.jit``: schedules compute on the host)."""
+    """``schedule(count)`` checked to be a real scalar, as a numpy float64, or a float64 0-d
+    GPU array for a GPU count (one recorded step inside ``axon_fn.jit``)."""
     value = schedule(count)
     if not _is_concrete_scalar(value):
         raise InvalidArgumentError(
             f"optim.{where}: the schedule {_schedule_name(schedule)} returned {value!r} "
-            f"(type {type(value).__name__}) for count {int(count)}; a schedule must return a "
+            f"(type {type(value).__name__}) for count {count!r}; a schedule must return a "
             "real number")
+    if is_gpu_array(count):
+        return array_module(count).asarray(value, dtype=np.float64)
     return np.float64(value)
 
 
@@ -145,7 +151,10 @@ def _bias_correction(moments, decay, count):
 @stageable
 def _correction(count, *, decay, dtype):
     """``1 - decay ** count`` as a scalar of the moment's dtype (it divides as a weak Python
-    float would; a numpy scalar, not a 0-d array, so cupy moments accept it too)."""
+    float would): a numpy scalar, which cupy moments accept too, or for a GPU count a 0-d
+    GPU array."""
+    if is_gpu_array(count):
+        return (1.0 - decay ** count.astype(np.float64)).astype(dtype)
     return np.dtype(dtype).type(1.0 - decay ** int(count))
 
 

@@ -6,8 +6,8 @@ evaluated at every update with the number of updates done so far.
 
 Names, signatures, defaults and formulas are Optax's. ``count`` may be a Python int, a 0-d
 integer array, or an integer array of any shape (the schedule is then evaluated elementwise,
-handy for plotting). A Python-scalar count gives a Python float; an array count gives a numpy
-float array of the count's shape. :func:`constant_schedule` returns its value unchanged.
+handy for plotting). A Python-scalar count gives a Python float; an array count gives a float
+array of the count's shape on the count's device (a CuPy count is never read on the host). :func:`constant_schedule` returns its value unchanged.
 
 As in Optax, degenerate settings that Optax accepts silently still work: a non-positive
 ``transition_steps`` in :func:`polynomial_schedule`, :func:`linear_schedule` or
@@ -28,6 +28,7 @@ import logging
 
 import numpy as np
 
+from ..backend import array_module
 from ..errors import InvalidArgumentError
 
 __all__ = [
@@ -46,8 +47,9 @@ def _is_python_scalar(count):
 
 
 def _result(count, value):
-    """A Python float for a Python-scalar count, otherwise a floating numpy array."""
-    value = np.asarray(value)
+    """A Python float for a Python-scalar count, otherwise a floating array on the count's
+    device."""
+    value = array_module(count).asarray(value)
     if not np.issubdtype(value.dtype, np.floating):
         value = value.astype(np.float64)
     if _is_python_scalar(count) and value.ndim == 0:
@@ -56,8 +58,9 @@ def _result(count, value):
 
 
 def _count_array(count):
-    """The count as a numpy array, so that arithmetic and comparisons broadcast."""
-    return np.asarray(count)
+    """The count as an array, so that arithmetic and comparisons broadcast. A GPU count stays
+    on the GPU: the numpy functions below dispatch to CuPy for its arrays."""
+    return array_module(count).asarray(count)
 
 
 def constant_schedule(value):

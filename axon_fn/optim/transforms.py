@@ -22,7 +22,7 @@ import optree
 from .. import ops
 from .. import random as axon_random
 from .. import tree as tree_util
-from ..backend import array_module
+from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError
 from . import adaptive as _adaptive
 from .adaptive import *  # noqa: F401,F403
@@ -224,13 +224,16 @@ def add_noise(eta, gamma, seed):
     def update(updates, state, params=None):
         flat = tree_util.leaves(updates)
         count = _increment(state.count)
-        std = (eta / float(int(count)) ** gamma) ** 0.5
+        if is_gpu_array(count):  # a 0-d GPU array: the count is not read on the host
+            std = (eta / count.astype(np.float64) ** gamma) ** 0.5
+        else:
+            std = (eta / float(int(count)) ** gamma) ** 0.5
         keys = axon_random.split(state.rng_key, len(flat) + 1)
         noisy = []
         for k, g in zip(keys[1:], flat):
             noise = axon_random.normal(k, tuple(g.shape), dtype=np.dtype(g.dtype))
             noise = array_module(g).asarray(noise)
-            noisy.append(ops.add(g, ops.multiply(noise, std)))
+            noisy.append(ops.add(g, tree_util.scale(noise, std)))
         out = optree.tree_unflatten(optree.tree_structure(updates), noisy)
         return out, AddNoiseState(count, keys[0])
 
@@ -275,11 +278,18 @@ def clip_by_global_norm(max_norm):
     def init(params):
         return ClipByGlobalNormState()
 
+    def clipped(t, g_norm):
+        return ops.multiply(ops.divide(t, g_norm), max_norm)
+
     def update(updates, state, params=None):
-        g_norm = float(tree_util.global_norm(updates))
-        if g_norm < max_norm:
-            return updates, state
-        return _map(lambda t: ops.multiply(ops.divide(t, g_norm), max_norm), updates), state
+        g_norm = tree_util.global_norm(updates)
+        if isinstance(g_norm, (np.ndarray, np.generic)):  # a host value: skip the work
+            if float(g_norm) < max_norm:
+                return updates, state
+            return _map(lambda t: clipped(t, g_norm), updates), state
+        # staged, traced or on the GPU: decide on the device, as Optax does, with no host read
+        keep = ops.less(g_norm, max_norm)
+        return _map(lambda t: ops.where(keep, t, clipped(t, g_norm)), updates), state
 
     return GradientTransformation(init, update)
 
@@ -455,7 +465,7 @@ def zero_nans():
         return ZeroNansState(_map(lambda p: np.asarray(False), params))
 
     def update(updates, state, params=None):
-        found = _map(lambda g: np.asarray(bool(array_module(g).any(array_module(g).isnan(g)))),
+        found = _map(lambda g: array_module(g).asarray(array_module(g).isnan(g).any()),
                      updates)
         out = _map(lambda g: ops.where(ops.isnan(g), ops.zeros_like(g), g), updates)
         return out, ZeroNansState(found)

@@ -41,8 +41,8 @@ CASES = [
            (rand(2, 3, seed=7), np_log_softmax(X, axis=0)), order=2),
     OpCase("xent_grad_dense", lambda x, y, g: ops.softmax_cross_entropy_grad(x, y, g, axis=1),
            (rand(2, 3, seed=8), PROBS, rand(2, seed=9)), order=2),
-    OpCase("xent_grad_sparse", lambda x, g: ops.softmax_cross_entropy_grad(x, LABELS, g, axis=-1),
-           (LOGITS, rand(3, seed=10))),
+    OpCase("xent_grad_sparse", lambda x, y, g: ops.softmax_cross_entropy_grad(x, y, g, axis=-1),
+           (LOGITS, LABELS, rand(3, seed=10))),
 ]
 
 
