@@ -28,7 +28,8 @@ from .backend import to_numpy
 from .errors import AxonTypeError, ShapeError
 
 __all__ = ["tree_map", "leaves", "leaves_with_path", "structure", "zeros_like", "ones_like",
-           "add", "sub", "scale", "mul", "dot", "global_norm", "size", "allclose", "cast"]
+           "add", "sub", "scale", "scalar_as", "mul", "dot", "global_norm", "size", "allclose",
+           "cast"]
 
 
 # Structure and paths --------------------------------------------------------------------------
@@ -218,20 +219,29 @@ def scale(tree, scalar):
     >>> scale({"w": np.array([1.0, 2.0], np.float32)}, np.float64(0.5))
     {'w': array([0.5, 1. ], dtype=float32)}
     """
-    concrete = isinstance(scalar, (int, float, np.generic)) or (
-        isinstance(scalar, np.ndarray) and scalar.ndim == 0)
-    # a schedule's value inside jit, or on the GPU: cast on the device, never read
-    array_scalar = not concrete and getattr(scalar, "ndim", None) == 0
-
     def leaf(x):
         dtype = _dtype_of(x)
-        if concrete and np.issubdtype(dtype, np.floating):
-            return ops.multiply(x, np.dtype(dtype).type(scalar))
-        if array_scalar and np.issubdtype(dtype, np.floating):
-            return ops.multiply(x, ops.astype(scalar, dtype=dtype))
+        if np.issubdtype(dtype, np.floating):
+            return ops.multiply(x, scalar_as(scalar, dtype))
         return ops.multiply(x, scalar)
 
     return optree.tree_map(leaf, tree)
+
+
+def scalar_as(scalar, dtype):
+    """``scalar`` in ``dtype``, so that it multiplies a ``dtype`` array as a weak Python float
+    would: a numpy scalar for a concrete value, or a cast on the device for a 0-d array that
+    must not be read (a schedule's value inside jit, or on the GPU).
+
+    >>> scalar_as(np.float64(0.5), np.float32)
+    np.float32(0.5)
+    """
+    if isinstance(scalar, (int, float, np.generic)) or (
+            isinstance(scalar, np.ndarray) and scalar.ndim == 0):
+        return np.dtype(dtype).type(scalar)
+    if getattr(scalar, "ndim", None) == 0:
+        return ops.astype(scalar, dtype=dtype)
+    return scalar
 
 
 def _total(terms):

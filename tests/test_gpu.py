@@ -81,28 +81,45 @@ OPTIMIZERS = {
 }
 
 
+def _mlp():
+    return (axon_fn.input("x", shape=(None, 4)) >> axon_fn.dense(8, activation="relu")
+            >> axon_fn.dropout(rate=0.25) >> axon_fn.dense(1))
+
+
+def _cnn():
+    image = axon_fn.input("x", shape=(None, 4)) >> axon_fn.reshape((2, 2, 1))
+    return (image >> axon_fn.conv(3, kernel_size=2, padding="same", activation="relu")
+            >> axon_fn.batch_norm() >> axon_fn.max_pool(kernel_size=2) >> axon_fn.flatten()
+            >> axon_fn.dense(1))
+
+
+MODELS = {"mlp_dropout": _mlp, "cnn_batch_norm": _cnn}
+
+
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_a_training_step_stays_on_the_gpu_and_matches_numpy(device, name, compiled):
+@pytest.mark.parametrize("model_name, name", [("mlp_dropout", o) for o in sorted(OPTIMIZERS)]
+                         + [("cnn_batch_norm", "adam")])
+def test_a_training_step_stays_on_the_gpu_and_matches_numpy(device, model_name, name,
+                                                             compiled):
     """Parameters, optimizer state, key and batch on the device: the step makes no host
     transfer at all (no round trip to read a count, a norm or a random draw), and it computes
     what the numpy step computes."""
-    model = (axon_fn.input("x", shape=(None, 4)) >> axon_fn.dense(8, activation="relu")
-             >> axon_fn.dropout(rate=0.25) >> axon_fn.dense(1))
-    init_fn, train_fn = axon_fn.build(model, mode="train")
+    init_fn, train_fn = axon_fn.build(MODELS[model_name](), mode="train")
     optimizer = OPTIMIZERS[name]()
 
     def step(state, opt_state, key, x, y):
         key, step_key = axon_fn.random.split(key)
 
         def loss_fn(trainable):
-            prediction, _ = train_fn(state.replace(trainable=trainable), x, key=step_key)
-            return axon_fn.losses.mean_squared_error(y, prediction)
+            prediction, new_state = train_fn(state.replace(trainable=trainable), x,
+                                             key=step_key)
+            return axon_fn.losses.mean_squared_error(y, prediction), new_state
 
-        loss, grads = axon_fn.value_and_grad(loss_fn)(state.trainable)
+        (loss, new_state), grads = axon_fn.value_and_grad(loss_fn, has_aux=True)(
+            state.trainable)
         updates, opt_state = optimizer.update(grads, opt_state, state.trainable)
         trainable = axon_fn.optim.apply_updates(state.trainable, updates)
-        return state.replace(trainable=trainable), opt_state, key, loss
+        return new_state.replace(trainable=trainable), opt_state, key, loss
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 4)).astype(np.float32)
@@ -174,3 +191,28 @@ def test_a_trainer_on_the_gpu_copies_each_batch_once_and_reads_the_loss_once_an_
         moved = {k: n - before.get(k, 0) for k, n in _transfers(device).items()}
         state_leaves = len(optree.tree_leaves(on_gpu.step_state.model_state)) + 1  # and the key
         assert moved == {"to_device": state_leaves + 2 * (4 + 2) * 3, "to_host": 2 * 3}
+
+
+ALIASES = ["adabelief", "adafactor", "adagrad", "adam", "adamax", "adamaxw", "adamw", "amsgrad",
+           "fromage", "lamb", "lars", "lion", "nadam", "nadamw", "noisy_sgd", "radam", "rmsprop",
+           "sgd", "yogi"]
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize("name", ALIASES)
+def test_every_optimizer_updates_on_the_gpu_without_a_transfer(device, name, compiled):
+    optimizer = getattr(axon_fn.optim, name)(0.01)
+    params = {"w": np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4),
+              "b": np.linspace(0, 1, 4, dtype=np.float32)}
+    grads = optree.tree_map(lambda p: p * np.float32(0.3) + np.float32(0.1), params)
+    cpu_state = optimizer.init(params)
+    gpu_params, gpu_grads, gpu_state = axon_fn.device_put((params, grads, cpu_state), "cuda")
+    update = axon_fn.jit(optimizer.update) if compiled else optimizer.update
+    before = _transfers(device)
+    for _ in range(7):  # radam rectifies from step 6 on
+        cpu_updates, cpu_state = optimizer.update(grads, cpu_state, params)
+        gpu_updates, gpu_state = update(gpu_grads, gpu_state, gpu_params)
+    assert _transfers(device) == before
+    for g, c in zip(optree.tree_leaves(axon_fn.to_numpy((gpu_updates, gpu_state))),
+                    optree.tree_leaves((cpu_updates, cpu_state))):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-7)

@@ -143,8 +143,8 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
     * ``compile``: the step (forward, backward and optimizer update) runs under
       :func:`axon_fn.jit`, recorded once per batch shape and replayed after. ``"auto"`` falls
       back to running it eagerly when it cannot be compiled (Python control flow on array
-      values in a custom loss or layer, an optimizer that reads its step count into Python, a
-      loss scale); ``True`` raises the :class:`~axon_fn.StagingError` instead; ``False``
+      values in a custom loss or layer, ``MultiSteps`` or ``inject_hyperparams``, a loss
+      scale); ``True`` raises the :class:`~axon_fn.StagingError` instead; ``False``
       always runs eagerly.
     * ``device``: ``"cuda"`` or ``"cuda:N"`` trains on that GPU (needs CuPy). The model
       state, optimizer state and key are put there once, each batch is copied there before its

@@ -169,7 +169,7 @@ def _full(params, value):
 
 
 def _nesterov_mu_hat(updates, mu, b1, count):
-    mu_next = _bias_correction(mu, b1, int(count) + 1)
+    mu_next = _bias_correction(mu, b1, _increment(count))
     g_hat = _bias_correction(updates, b1, count)
     return _map(lambda m, g: ops.add(ops.multiply(m, b1), ops.multiply(g, 1.0 - b1)),
                 mu_next, g_hat)
@@ -369,23 +369,40 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
         mu = _moment(updates, state.mu, b1, 1)
         nu = _moment(updates, state.nu, b2, 2)
         count = _increment(state.count)
-        t = int(count)
-        b2t = b2 ** t
-        ro = ro_inf - 2.0 * t * b2t / (1.0 - b2t)
+        rectify, r = _rectification(count, b2=b2, ro_inf=ro_inf, threshold=threshold)
         mu_hat = (_nesterov_mu_hat(updates, mu, b1, count) if nesterov
                   else _bias_correction(mu, b1, count))
-        if ro >= threshold:
-            nu_hat = _bias_correction(nu, b2, count)
-            r = math.sqrt((ro - 4.0) * (ro - 2.0) * ro_inf
-                          / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro))
-            out = _map(lambda m, v: ops.divide(ops.multiply(m, r),
-                                               ops.add(ops.sqrt(ops.add(v, eps_root)), eps)),
-                       mu_hat, nu_hat)
-        else:
-            out = mu_hat
+        nu_hat = _bias_correction(nu, b2, count)
+        # both updates, selected by value (as Optax does): no step count read on the host
+        with np.errstate(invalid="ignore", divide="ignore"):  # eps=0: 0/0 where not selected
+            rectified = _map(lambda m, v: ops.divide(
+                tree_util.scale(m, r), ops.add(ops.sqrt(ops.add(v, eps_root)), eps)),
+                mu_hat, nu_hat)
+        out = _map(lambda a, m: ops.where(rectify, a, m), rectified, mu_hat)
         return out, ScaleByAdamState(count, mu, nu)
 
     return GradientTransformation(init, update)
+
+
+@stageable
+def _rectification(count, *, b2, ro_inf, threshold):
+    """RAdam's ``(rho_t >= threshold, r_t)`` for step ``count`` (``r_t`` is 0 while the
+    variance is not rectified), as numpy scalars or, for a GPU count, 0-d GPU arrays."""
+    if is_gpu_array(count):
+        xp = array_module(count)
+        t = count.astype(np.float64)
+        b2t = b2 ** t
+        ro = ro_inf - 2.0 * t * b2t / (1.0 - b2t)
+        rectify = ro >= threshold
+        r2 = (ro - 4.0) * (ro - 2.0) * ro_inf / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)
+        return rectify, xp.sqrt(xp.where(rectify, r2, 0.0))
+    t = int(count)
+    b2t = b2 ** t
+    ro = ro_inf - 2.0 * t * b2t / (1.0 - b2t)
+    if ro < threshold:
+        return np.bool_(False), np.float64(0.0)
+    return np.bool_(True), np.float64(math.sqrt((ro - 4.0) * (ro - 2.0) * ro_inf
+                                                / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)))
 
 
 def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6):
@@ -569,8 +586,21 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7):
 
 
 def _decay_rate_pow(i, exponent=0.8):
+    """``1 - (i + 1) ** -exponent``, with ``i + 1`` rounded to float32 as Optax does; ``i``
+    a Python int or a 0-d GPU array."""
+    if is_gpu_array(i):
+        return 1.0 - (i + 1).astype(np.float32).astype(np.float64) ** (-exponent)
     t = float(np.float32(i + 1))
     return 1.0 - t ** (-exponent)
+
+
+@stageable
+def _factored_decay(decay_rate_fn, count, *, step_offset, decay_rate):
+    """Adafactor's decay for step ``count``: a numpy float64, or for a GPU count the 0-d GPU
+    array ``decay_rate_fn`` makes of it (one recorded step inside ``axon_fn.jit``)."""
+    if is_gpu_array(count):
+        return decay_rate_fn(count - step_offset, decay_rate)
+    return np.float64(decay_rate_fn(int(count) - step_offset, decay_rate))
 
 
 def _factored_dims(shape, factored, min_dim_size_to_factor):
@@ -622,18 +652,21 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
                              _map(full, params))
 
     def update(updates, state, params=None):
-        rate = float(decay_rate_fn(int(state.count) - step_offset, decay_rate))
+        decay = _factored_decay(decay_rate_fn, state.count, step_offset=step_offset,
+                                decay_rate=decay_rate)
 
         def leaf(g, v_row, v_col, v):
             dtype = g.dtype
+            rate = tree_util.scalar_as(decay, dtype)
+            rest = tree_util.scalar_as(1.0 - decay, dtype)
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             g_sqr = ops.add(ops.multiply(g, g), epsilon)
             if dims is not None:
                 d1, d0 = dims
                 new_row = ops.add(ops.multiply(v_row, rate),
-                                  ops.multiply(ops.mean(g_sqr, axis=d0), 1.0 - rate))
+                                  ops.multiply(ops.mean(g_sqr, axis=d0), rest))
                 new_col = ops.add(ops.multiply(v_col, rate),
-                                  ops.multiply(ops.mean(g_sqr, axis=d1), 1.0 - rate))
+                                  ops.multiply(ops.mean(g_sqr, axis=d1), rest))
                 new_row = ops.astype(new_row, dtype=dtype)
                 new_col = ops.astype(new_col, dtype=dtype)
                 reduced_d1 = d1 - 1 if d1 > d0 else d1
@@ -644,7 +677,7 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
                                    ops.expand_dims(col_factor, axis=d1))
                 new_v = v
             else:
-                new_v = ops.astype(ops.add(ops.multiply(v, rate), ops.multiply(g_sqr, 1.0 - rate)),
+                new_v = ops.astype(ops.add(ops.multiply(v, rate), ops.multiply(g_sqr, rest)),
                                    dtype=dtype)
                 out = ops.multiply(g, ops.rsqrt(new_v))
                 new_row, new_col = v_row, v_col

@@ -22,6 +22,7 @@ import optree
 from .. import ops
 from .. import random as axon_random
 from .. import tree as tree_util
+from .._core import stageable
 from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError
 from . import adaptive as _adaptive
@@ -202,6 +203,14 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     return tx
 
 
+@stageable
+def _noise_std(count, *, eta, gamma):
+    """``sqrt(eta / count ** gamma)``: a numpy float64, or a 0-d GPU array for a GPU count."""
+    if is_gpu_array(count):
+        return (eta / count.astype(np.float64) ** gamma) ** 0.5
+    return np.float64((eta / float(int(count)) ** gamma) ** 0.5)
+
+
 def add_noise(eta, gamma, seed):
     """Add Gaussian noise of variance ``eta / (t + 1)^gamma`` (t counting from 0), drawn with
     explicit keys from ``axon_fn.random.key(seed)``.
@@ -224,15 +233,13 @@ def add_noise(eta, gamma, seed):
     def update(updates, state, params=None):
         flat = tree_util.leaves(updates)
         count = _increment(state.count)
-        if is_gpu_array(count):  # a 0-d GPU array: the count is not read on the host
-            std = (eta / count.astype(np.float64) ** gamma) ** 0.5
-        else:
-            std = (eta / float(int(count)) ** gamma) ** 0.5
+        std = _noise_std(count, eta=eta, gamma=gamma)
         keys = axon_random.split(state.rng_key, len(flat) + 1)
         noisy = []
         for k, g in zip(keys[1:], flat):
             noise = axon_random.normal(k, tuple(g.shape), dtype=np.dtype(g.dtype))
-            noise = array_module(g).asarray(noise)
+            if is_gpu_array(g) and not is_gpu_array(noise):  # a host key: one copy per leaf
+                noise = array_module(g).asarray(noise)
             noisy.append(ops.add(g, tree_util.scale(noise, std)))
         out = optree.tree_unflatten(optree.tree_structure(updates), noisy)
         return out, AddNoiseState(count, keys[0])
