@@ -24,6 +24,7 @@ import numpy as np
 
 from . import ops
 from ._core import Staged, stageable
+from .backend import array_module, is_gpu_array
 from .errors import InvalidArgumentError, ShapeError
 from .ops._rules import shape_of
 
@@ -184,8 +185,8 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
     y_true, y_pred = _as_array(y_true), _as_array(y_pred)
     sp = shape_of(y_pred)
     if sparse:
-        labels = _integer_labels(y_true if type(y_true) is Staged else np.asarray(y_true),
-                                 name=name)
+        keep = type(y_true) is Staged or is_gpu_array(y_true)
+        labels = _integer_labels(y_true if keep else np.asarray(y_true), name=name)
         if labels.shape == sp[:-1] + (1,) and len(sp) > 1:
             labels = labels.reshape(sp[:-1])
         if labels.shape != sp[:-1]:
@@ -211,6 +212,8 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
     if weights.shape != (sp[-1],):
         raise ShapeError(f"{name}: class_weights must have shape ({sp[-1]},), "
                          f"got {weights.shape}")
+    if is_gpu_array(y_pred):
+        weights = array_module(y_pred).asarray(weights)  # one small copy to the device
     loss = -ops.sum(y_true * log_p * weights, axis=-1)
     if reduction == "mean":
         return ops.sum(loss) / ops.sum(y_true * weights)

@@ -38,6 +38,12 @@ installed are reported as skipped.
 
 ``--quick`` is a smoke run: a fifth of the steps, shorter warm-up, 3 repetitions unless
 ``--reps`` is given.
+
+On a GPU: ``--device cuda`` runs axon_fn on CuPy against PyTorch CUDA (JAX is left out): the
+parameters, optimizer state and batches are put on the device first, and each repetition
+waits for the device to finish. The Loop row copies each host batch to the device, as
+``trainer(..., device="cuda")`` does. ``--batch-scale 8`` multiplies every batch size (the
+issue's "batch sizes x8"). No memory run on a GPU.
 """
 
 from __future__ import annotations
@@ -92,6 +98,12 @@ QUICK_DIVISOR = 5
 
 def thread_env(threads):
     return {name: str(threads) for name in THREAD_VARIABLES}
+
+
+def scaled(workload, factor):
+    """``workload`` with its batch size multiplied by ``factor``."""
+    return Workload(workload.net, workload.train, workload.batch * factor, workload.steps,
+                    workload.warmup)
 
 
 def make_data(name, workload):
@@ -159,20 +171,29 @@ def axon_fn_model(ax, net):
     return x >> ax.dense(64, activation="relu") >> ax.dense(64, activation="relu") >> ax.dense(1)
 
 
-def axon_fn_variants(workload, batches, threads):
+def axon_fn_variants(workload, batches, threads, device="cpu"):
     """Yield the plain step (or ``predict_fn``), then for training the Loop; threads come from
-    the environment (OpenBLAS and the OpenMP kernels read it when they load)."""
+    the environment (OpenBLAS and the OpenMP kernels read it when they load). On ``"cuda"``
+    the state and batches are put on the GPU first."""
     import axon_fn
 
+    host_batches = batches
     model = axon_fn_model(axon_fn, workload.net)
     init_fn, predict_fn = axon_fn.build(model)
     state = init_fn(batches[0][0][:1], axon_fn.random.key(0))
     n_params = sum(leaf.size for leaf in axon_fn.tree.leaves(state.trainable))
+    extra = {}
+    if device == "cuda":
+        import cupy
+
+        state, batches = axon_fn.device_put((state, batches), "cuda")
+        extra = {"sync": lambda output: cupy.cuda.Device().synchronize()}
     if not workload.train:
-        yield Variant("axon_fn", cycling(lambda x, y: predict_fn(state, x), batches), n_params)
+        yield Variant("axon_fn", cycling(lambda x, y: predict_fn(state, x), batches), n_params,
+                      **extra)
         compiled_predict = axon_fn.jit(predict_fn)
         yield Variant("axon_fn (jit)", cycling(lambda x, y: compiled_predict(state, x), batches),
-                      n_params)
+                      n_params, **extra)
         return
 
     if workload.net == "small":
@@ -208,7 +229,7 @@ def axon_fn_variants(workload, batches, threads):
         state, opt_state, value = train_step(state, opt_state, x, y)
         return value
 
-    yield Variant("axon_fn", cycling(step, batches), n_params)
+    yield Variant("axon_fn", cycling(step, batches), n_params, **extra)
 
     # The same step function compiled: recorded once, then its kernels replayed.
     compiled_step = axon_fn.jit(train_step)
@@ -218,21 +239,23 @@ def axon_fn_variants(workload, batches, threads):
         state, opt_state, value = compiled_step(state, opt_state, x, y)
         return value
 
-    yield Variant("axon_fn (jit)", cycling(jit_step, batches), n_params)
+    yield Variant("axon_fn (jit)", cycling(jit_step, batches), n_params, **extra)
 
-    # The same training through the Loop API: one `run` over the repetition's batches.
-    loop = axon_fn.loop.trainer(model, loss, make_optimizer())
-    loop_state = init_fn(batches[0][0][:1], axon_fn.random.key(0))  # continued as a TrainState
+    # The same training through the Loop API: one `run` over the repetition's batches (host
+    # batches: on a GPU the trainer copies each one to the device).
+    loop = axon_fn.loop.trainer(model, loss, make_optimizer(),
+                                device=None if device == "cpu" else device)
+    loop_state = init_fn(host_batches[0][0][:1], axon_fn.random.key(0))  # then a TrainState
     loop_position = 0
 
     def run_loop(n):
         nonlocal loop_state, loop_position
-        data = [batches[(loop_position + i) % len(batches)] for i in range(n)]
+        data = [host_batches[(loop_position + i) % len(batches)] for i in range(n)]
         loop_position += n
         loop_state = loop.run(data, loop_state, epochs=1).step_state
         return loop_state.loss
 
-    yield Variant("axon_fn (Loop)", run_loop, n_params)
+    yield Variant("axon_fn (Loop)", run_loop, n_params, **extra)
 
 
 def axon_fn_info():
@@ -270,19 +293,22 @@ def torch_fused_adam(torch):
                                    f"{torch.__version__} ({error}); foreach Adam instead")
 
 
-def torch_variants(workload, batches, threads):
+def torch_variants(workload, batches, threads, device="cpu"):
     """Yield eager PyTorch with the default optimizer, then for Adam the fused (or foreach) one;
-    each variant starts from the same seeded initialization."""
+    each variant starts from the same seeded initialization. On ``"cuda"`` the model and the
+    batches are on the GPU and each repetition synchronizes."""
     import torch
 
     torch.set_num_threads(threads)
     net = workload.net
     to_nchw = (lambda x: x.transpose(0, 3, 1, 2).copy()) if net == "cnn" else (lambda x: x)
-    data = [(torch.from_numpy(to_nchw(x)), torch.from_numpy(y)) for x, y in batches]
+    data = [(torch.from_numpy(to_nchw(x)).to(device), torch.from_numpy(y).to(device))
+            for x, y in batches]
+    extra = {"sync": lambda output: torch.cuda.synchronize()} if device == "cuda" else {}
 
     def fresh_model():
         torch.manual_seed(0)
-        return torch_model(torch.nn, net)
+        return torch_model(torch.nn, net).to(device)
 
     def count(model):
         return sum(p.numel() for p in model.parameters())
@@ -294,7 +320,7 @@ def torch_variants(workload, batches, threads):
             with torch.inference_mode():
                 return model(x)
 
-        yield Variant("torch", cycling(predict, data), count(model))
+        yield Variant("torch", cycling(predict, data), count(model), **extra)
         return
 
     loss_fn = (torch.nn.functional.mse_loss if net == "small"
@@ -311,13 +337,14 @@ def torch_variants(workload, batches, threads):
             optimizer.step()
             return loss.detach()
 
-        return Variant(name, cycling(step, data), count(model), note=note)
+        return Variant(name, cycling(step, data), count(model), note=note, **extra)
 
     if net == "small":
         yield variant("torch", lambda p: torch.optim.SGD(p, lr=LEARNING_RATE[net]))
         return
     yield variant("torch", lambda p: torch.optim.Adam(p, lr=LEARNING_RATE[net]))
-    fast_kwargs, note = torch_fused_adam(torch)
+    fast_kwargs, note = ({"fused": True}, "fused Adam") if device == "cuda" else \
+        torch_fused_adam(torch)
     fast_name = "torch (fused Adam)" if "fused" in fast_kwargs else "torch (foreach Adam)"
     yield variant(fast_name, lambda p: torch.optim.Adam(p, lr=LEARNING_RATE[net], **fast_kwargs),
                   note)
@@ -328,6 +355,7 @@ def torch_info(threads):
 
     torch.set_num_threads(threads)
     return {"version": torch.__version__, "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "interop_threads": torch.get_num_interop_threads(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "fast_adam": torch_fused_adam(torch)[1]}
@@ -381,7 +409,7 @@ def jax_forward(jax, net):
     return cnn if net == "cnn" else dense_stack
 
 
-def jax_variants(workload, batches, threads):
+def jax_variants(workload, batches, threads, device="cpu"):
     """Yield one jitted step (value_and_grad + optax) or jitted predict; the data is put on the
     device beforehand and each repetition waits for its last result."""
     import jax
@@ -513,10 +541,11 @@ def worker(args):
         result["memory"] = memory_run(args.worker, args.threads, args.variant)
     else:
         (name,) = args.workloads
-        workload = WORKLOADS[name]
+        workload = scaled(WORKLOADS[name], args.batch_scale)
         steps = max(1, workload.steps // QUICK_DIVISOR) if args.quick else workload.steps
         warmup = max(2 * N_BATCHES, workload.warmup // 2) if args.quick else workload.warmup
-        variants = VARIANTS[args.worker](workload, make_data(name, workload), args.threads)
+        variants = VARIANTS[args.worker](workload, make_data(name, workload), args.threads,
+                                         args.device)
         variant = next(itertools.islice(variants, args.variant, None))
         log(f"{name}: {variant.name}, {args.reps} x {steps} steps")
         result["record"] = measure(variant, workload, args.reps, steps, warmup)
@@ -535,7 +564,8 @@ def spawn(framework, args, workload="small_train", variant=0, *, memory_run=Fals
     """Run one worker process; its JSON result, or {"error": ...}."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework,
                "--workloads", workload, "--variant", str(variant), "--reps", str(args.reps),
-               "--threads", str(args.threads)]
+               "--threads", str(args.threads), "--device", args.device,
+               "--batch-scale", str(args.batch_scale)]
     command += ["--quick"] * args.quick + ["--memory-run"] * memory_run
     env = {**os.environ, **thread_env(args.threads)}
     if framework == "jax" and args.threads == 1:  # XLA's CPU thread pool ignores the above
@@ -620,7 +650,7 @@ def print_header(info, threads, results, skipped):
     if "torch" in results:
         t = results["torch"]["info"]
         print(f"torch {t['version']}: {t['threads']} threads ({t['interop_threads']} inter-op), "
-              f"{t['fast_adam']}")
+              f"{t['fast_adam']}, CUDA device: {t.get('cuda')}")
     if "jax" in results:
         j = results["jax"]["info"]
         print(f"jax {j['version']}, optax {j['optax']}, devices {j['devices']}, "
@@ -662,6 +692,10 @@ def main(argv=None):
                         help="also measure peak RSS over 1,000 and 10,000 small_train steps")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--quick", action="store_true", help="fewer steps: a fast smoke run")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: axon_fn on CuPy against PyTorch CUDA (JAX left out)")
+    parser.add_argument("--batch-scale", type=int, default=1,
+                        help="multiply every workload's batch size (e.g. 8)")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--variant", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--memory-run", action="store_true", help=argparse.SUPPRESS)
@@ -676,31 +710,38 @@ def main(argv=None):
         parser.error(f"unknown workload or framework: {', '.join(unknown)}")
     if args.reps is None:
         args.reps = 3 if args.quick else 7
-    if args.reps < 1 or args.threads < 1:
-        parser.error("--reps and --threads must be positive")
+    if args.reps < 1 or args.threads < 1 or args.batch_scale < 1:
+        parser.error("--reps, --threads and --batch-scale must be positive")
     # Before anything loads numpy or a BLAS (in a worker, and axon_fn in machine() here).
     os.environ.update(thread_env(args.threads))
     if args.worker:
         return worker(args)
 
     results, skipped, memory = {}, {}, {}
+    gpu = args.device == "cuda"
     for framework in frameworks:
-        missing = missing_modules(framework)
+        missing = missing_modules(framework) + (["cupy"] if gpu and framework == "axon_fn"
+                                                 and importlib.util.find_spec("cupy") is None
+                                                 else [])
         if missing:
             skipped[framework] = f"not installed ({', '.join(missing)})"
+            continue
+        if gpu and framework == "jax":
+            skipped[framework] = "--device cuda compares axon_fn with PyTorch CUDA only"
             continue
         result = run_framework(framework, args)
         if result["info"] is None:
             skipped[framework] = f"every worker failed: {result['errors']}"
             continue
         results[framework] = result
-        if args.memory or full_run:
+        if (args.memory or full_run) and not gpu:
             memory[framework] = spawn(framework, args, memory_run=True)
             if framework == "axon_fn":  # the compiled step too: its program frees as it goes
                 memory["axon_fn (jit)"] = spawn(framework, args, variant=1, memory_run=True)
 
     info = machine()
     print_header(info, args.threads, results, skipped)
+    print(f"device: {args.device}; batch sizes x{args.batch_scale}")
     print("\nsanity:")
     for line in sanity_lines(results, args.workloads):
         print("  " + line)
@@ -717,6 +758,7 @@ def main(argv=None):
         "machine": info, "threads": args.threads,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "config": {"reps": args.reps, "quick": args.quick, "workloads": args.workloads,
+                   "device": args.device, "batch_scale": args.batch_scale,
                    "n_batches": N_BATCHES,
                    "workload_specs": {k: vars(WORKLOADS[k]) for k in args.workloads}},
         "frameworks": {fw: {"info": r["info"], "env": r["env"], "errors": r["errors"]}
