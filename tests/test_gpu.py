@@ -216,3 +216,58 @@ def test_every_optimizer_updates_on_the_gpu_without_a_transfer(device, name, com
     for g, c in zip(optree.tree_leaves(axon_fn.to_numpy((gpu_updates, gpu_state))),
                     optree.tree_leaves((cpu_updates, cpu_state))):
         np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-7)
+
+
+def _image():
+    return axon_fn.input("x", shape=(None, 6, 6, 3))
+
+
+def _sequence():
+    return axon_fn.input("x", shape=(None, 5, 4))
+
+
+LAYER_MODELS = {
+    "dense_activations": lambda: (_image() >> axon_fn.flatten()
+                                  >> axon_fn.dense(4) >> axon_fn.gelu() >> axon_fn.selu()
+                                  >> axon_fn.mish() >> axon_fn.log_softmax()),
+    "convs": lambda: (_image() >> axon_fn.conv(4, 3, strides=2, padding="same")
+                      >> axon_fn.conv_transpose(3, 3, strides=2)
+                      >> axon_fn.conv(6, 2, kernel_dilation=2, feature_group_count=3)
+                      >> axon_fn.depthwise_conv(2, 3) >> axon_fn.separable_conv2d(2, 2)),
+    "pools": lambda: (lambda x: axon_fn.concatenate([
+        x >> axon_fn.max_pool(2) >> axon_fn.avg_pool(2, strides=1, padding="same")
+        >> axon_fn.flatten(),
+        x >> axon_fn.adaptive_max_pool(3) >> axon_fn.flatten(),
+        x >> axon_fn.global_lp_pool(norm=2)]))(_image()),
+    "norms_dropouts": lambda: (_image() >> axon_fn.batch_norm() >> axon_fn.layer_norm()
+                               >> axon_fn.group_norm(3) >> axon_fn.rms_norm()
+                               >> axon_fn.spatial_dropout(0.3) >> axon_fn.alpha_dropout(0.2)),
+    "resize_pad": lambda: (_image() >> axon_fn.pad([(1, 1), (0, 1)])
+                           >> axon_fn.resize(size=(9, 4), method="linear")
+                           >> axon_fn.resize(size=(3, 8))),
+    "transformer": lambda: (_sequence() >> axon_fn.learned_position_embedding(5)
+                            >> axon_fn.transformer_encoder_block(num_heads=2, ff_size=8)),
+    "recurrent": lambda: _sequence() >> axon_fn.lstm(3) >> axon_fn.gru(2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_MODELS))
+def test_layers_run_and_differentiate_on_the_gpu_without_a_transfer(device, name):
+    model = LAYER_MODELS[name]()
+    (x_name, x_shape), = axon_fn.get_inputs(model).items()
+    x = np.random.default_rng(0).standard_normal((2, *x_shape[1:])).astype(np.float32)
+    init_fn, train_fn = axon_fn.build(model, mode="train")
+    state, key = init_fn(x, axon_fn.random.key(0)), axon_fn.random.key(3)
+
+    def loss(trainable, state, x, key):
+        y, new_state = train_fn(state.replace(trainable=trainable), x, key=key)
+        return axon_fn.ops.sum(y * y), new_state
+
+    loss_and_grads = axon_fn.value_and_grad(loss, has_aux=True)
+    expected = loss_and_grads(state.trainable, state, x, key)
+    on_gpu = axon_fn.device_put((state, x, key), "cuda")
+    before = _transfers(device)
+    got = loss_and_grads(on_gpu[0].trainable, *on_gpu)
+    assert _transfers(device) == before
+    for g, e in zip(optree.tree_leaves(axon_fn.to_numpy(got)), optree.tree_leaves(expected)):
+        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-5)

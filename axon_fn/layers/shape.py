@@ -56,12 +56,13 @@ def _sizes(size, spatial):
     return tuple(int(s) for s in sizes)
 
 
-def _linear_taps(n_in, n_out):
-    """Left/right source indices and weights of half-pixel linear interpolation."""
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    src = np.maximum(src, 0.0)  # PyTorch clamps sample points left of the first centre
-    left = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    right = np.minimum(left + 1, n_in - 1)
+def _linear_taps(xp, n_in, n_out):
+    """Left/right source indices and weights of half-pixel linear interpolation, made with the
+    array module of the input (on the GPU they are computed there, not copied)."""
+    src = (xp.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    src = xp.maximum(src, 0.0)  # PyTorch clamps sample points left of the first centre
+    left = xp.minimum(xp.floor(src).astype(np.int64), n_in - 1)
+    right = xp.minimum(left + 1, n_in - 1)
     w_right = src - left
     return left, right, 1.0 - w_right, w_right
 
@@ -100,14 +101,13 @@ def resize(x, *, size, method="nearest", channels="last"):
         rank, n_in = len(shape_of(x)), shape_of(x)[axis]
         if n_in == n_out:
             continue
+        xp = array_module(x)  # indices and weights join x on its backend: ops never mix them
         if method == "nearest":
-            x = ops.take(x, np.arange(n_out) * n_in // n_out, axis=axis)
+            x = ops.take(x, xp.arange(n_out) * n_in // n_out, axis=axis)
             continue
-        left, right, w_left, w_right = _linear_taps(n_in, n_out)
+        left, right, w_left, w_right = _linear_taps(xp, n_in, n_out)
         along = tuple(n_out if a == axis else 1 for a in range(rank))
-        # The weights join x on its backend (numpy or cupy), which ops never mix.
-        xp = array_module(x)
-        w_left, w_right = (xp.asarray(w.reshape(along), dtype=dtype) for w in (w_left, w_right))
+        w_left, w_right = (w.reshape(along).astype(dtype) for w in (w_left, w_right))
         x = ops.add(ops.multiply(ops.take(x, left, axis=axis), w_left),
                     ops.multiply(ops.take(x, right, axis=axis), w_right))
     return x
