@@ -271,3 +271,19 @@ def test_layers_run_and_differentiate_on_the_gpu_without_a_transfer(device, name
     assert _transfers(device) == before
     for g, e in zip(optree.tree_leaves(axon_fn.to_numpy(got)), optree.tree_leaves(expected)):
         np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-5)
+
+
+def test_a_gpu_trainer_resumes_from_a_checkpoint_on_the_gpu(device, tmp_path):
+    model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.dense(1)
+    x = np.random.default_rng(5).standard_normal((32, 2)).astype(np.float32)
+    batches = [(x[i:i + 8], x[i:i + 8] @ np.array([[1.5], [-0.5]], np.float32))
+               for i in range(0, 32, 8)]
+    loop = axon_fn.loop.trainer(model, "mean_squared_error", "adam", learning_rate=0.05,
+                                device="cuda")
+    straight = loop.run(batches, epochs=4)
+    loop.checkpoint(tmp_path).run(batches, epochs=2)
+    resumed = loop.from_checkpoint(tmp_path).run(batches, epochs=4)
+    for leaf in optree.tree_leaves(resumed.step_state.model_state):
+        assert axon_fn.backend.is_gpu_array(leaf)
+    np.testing.assert_allclose([h["loss"] for h in resumed.history],
+                               [h["loss"] for h in straight.history], rtol=1e-6)

@@ -172,13 +172,15 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
         transform = _optim.MultiSteps(transform, accumulate_steps)
     init_model, train_fn = build(model, mode="train")
 
+    def to_device(state):
+        return state._replace(**device_put({"model_state": state.model_state, "optimizer_state":
+                                            state.optimizer_state, "key": state.key}, device))
+
     def init_fn(init_state):
         state = _as_state(init_state, "trainer")
         if state is None:
             return TrainState()
-        return state if device is None else state._replace(**device_put(
-            {"model_state": state.model_state, "optimizer_state": state.optimizer_state,
-             "key": state.key}, device))
+        return state if device is None else to_device(state)
 
     def train_step(model_state, opt_state, key, scale, inputs, targets):
         # a fresh dropout key each step; a model that draws nothing keeps its key
@@ -222,6 +224,8 @@ def trainer(model, loss, optimizer, *, learning_rate=None, seed=0, loss_weights=
         return tree if device is None else device_put(tree, device)
 
     def step_fn(batch, s):
+        if device is not None and s.key is not None and not is_gpu_array(s.key):
+            s = to_device(s)  # a state resumed from a checkpoint comes back on the host
         inputs, targets = _split_batch(batch, "trainer")
         model_state = s.model_state
         if model_state is None:  # initialized on the host, from the batch as it comes
