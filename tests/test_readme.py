@@ -1,9 +1,15 @@
-"""The Python snippets of the README and of every guide run, in order, as written."""
+"""The Python snippets of the README and of every guide run, in order, as written.
 
+A block whose first line starts with ``# On a GPU`` runs on the CuPy simulation
+(``tests/simulated_cupy.py``), so GPU examples run everywhere."""
+
+import contextlib
 import re
 from pathlib import Path
 
 import pytest
+
+from tests import simulated_cupy
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "guides").glob("*.md"))]
@@ -14,7 +20,9 @@ def run_python_blocks(path):
     assert blocks, f"{path.name} has no python example"
     namespace = {}
     for block in blocks:
-        exec(compile(block, str(path), "exec"), namespace)
+        on_gpu = block.startswith("# On a GPU")
+        with simulated_cupy.installed() if on_gpu else contextlib.nullcontext():
+            exec(compile(block, str(path), "exec"), namespace)
     return namespace
 
 
