@@ -124,7 +124,7 @@ def _fits(shape, where, **arrays):
                              f"the output shape {shape}")
 
 
-def _on_device_of(k, value, dtype):
+def _parameter_for(k, value, dtype):
     """A parameter next to draws from key ``k``: a numpy scalar when 0-d (CuPy takes those by
     value, no transfer), else an array on ``k``'s device."""
     value = np.asarray(value, dtype)
@@ -236,10 +236,7 @@ def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
                                    f" and maxval={maxval!r}")
     u = _unit(k, shape, dtype, "uniform")
     with np.errstate(over="ignore"):  # hi - lo may overflow for huge ranges; clamped below
-        span = hi - lo
-    top = np.nextafter(hi, lo)
-    lo, span, top = (_on_device_of(k, v, dtype) for v in (lo, span, top))
-    with np.errstate(over="ignore"):
+        lo, span, top = (_parameter_for(k, v, dtype) for v in (lo, hi - lo, np.nextafter(hi, lo)))
         out = u * span + lo
     # Rounding of the scaled value can land on maxval itself; the interval is half-open.
     return array_module(k).asarray(array_module(k).clip(out, lo, top), dtype)
@@ -343,7 +340,7 @@ def normal(key, shape=(), dtype="float32", mean=0.0, stddev=1.0):
         raise InvalidArgumentError(f"random.normal: `stddev` must be >= 0, got {stddev!r}")
     z = _ndtri(_open_unit(k, shape, "normal"))
     if not (np.ndim(mean) == 0 and mean == 0 and np.ndim(stddev) == 0 and stddev == 1):
-        z = z * _on_device_of(k, stddev, np.float64) + _on_device_of(k, mean, np.float64)
+        z = z * _parameter_for(k, stddev, np.float64) + _parameter_for(k, mean, np.float64)
     return array_module(k).asarray(z, dtype)
 
 
@@ -403,7 +400,7 @@ def bernoulli(key, p=0.5, shape=None):
     _fits(shape, "bernoulli", p=p)
     # 32-bit draws scaled to [0, 1) are exact in float64; u < p has probability ceil(p 2^32)/2^32.
     u = _bits(k, math.prod(shape), 32, "bernoulli").astype(np.float64) * 2.0**-32
-    return array_module(k).asarray(u.reshape(shape) < _on_device_of(k, p, np.float64))
+    return array_module(k).asarray(u.reshape(shape) < _parameter_for(k, p, np.float64))
 
 
 @stageable

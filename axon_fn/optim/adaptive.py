@@ -97,7 +97,7 @@ def _evaluate(schedule, count, where):
     if not _is_concrete_scalar(value):
         raise InvalidArgumentError(
             f"optim.{where}: the schedule {_schedule_name(schedule)} returned {value!r} "
-            f"(type {type(value).__name__}) for count {count!r}; a schedule must return a "
+            f"(type {type(value).__name__}) for count {int(count)}; a schedule must return a "
             "real number")
     if is_gpu_array(count):
         return array_module(count).asarray(value, dtype=np.float64)

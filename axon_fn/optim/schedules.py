@@ -7,7 +7,8 @@ evaluated at every update with the number of updates done so far.
 Names, signatures, defaults and formulas are Optax's. ``count`` may be a Python int, a 0-d
 integer array, or an integer array of any shape (the schedule is then evaluated elementwise,
 handy for plotting). A Python-scalar count gives a Python float; an array count gives a float
-array of the count's shape on the count's device (a CuPy count is never read on the host). :func:`constant_schedule` returns its value unchanged.
+array of the count's shape on the count's device (a CuPy count is never read on the host).
+:func:`constant_schedule` returns its value unchanged.
 
 As in Optax, degenerate settings that Optax accepts silently still work: a non-positive
 ``transition_steps`` in :func:`polynomial_schedule`, :func:`linear_schedule` or
