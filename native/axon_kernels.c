@@ -1390,9 +1390,308 @@ AXON_CONV_ROW(3, 4)
 AXON_CONV_ROW(4, 3)
 #undef AXON_CONV_ROW
 
+/* ---- one input channel (a grayscale first layer) ----------------------------------------
+ * With C == 1 an input row is contiguous along the last dim, so these kernels put output
+ * columns in the vectors instead of the few output channels the kernels above vectorize
+ * over. They need a unit stride and no dilation along the last dim (the other dims go through
+ * the tap tables). Input rows are first copied into zero-padded rows (row r = (n, i0, i1) at
+ * xp + r * XL, input i2 at i2 + pad_lo), so that every tap reads whole vectors. Blocks keep at
+ * most 12 accumulators, which AVX2's 16 registers hold with the loads. */
+
+/* What the single-channel kernels read. other: the kernel as (K0*K1*K2, coutp) (forward), or g
+ * transposed to (output row, coutp, O2r), zero past O2 so that the tail adds nothing (kernel
+ * gradient). */
+typedef struct {
+    const axon_conv_geom *gm;
+    const int64_t *t0, *t1;
+    const T *xp, *other;
+    int64_t XL, cout, coutp, O2r;
+} SFXW(axon_gray);
+
+static int SFXW(axon_gray_fits)(const axon_conv_geom *gm, int64_t cout)
+{
+    return gm->c == 1 && gm->g == 1 && cout <= 8 && gm->stride[2] == 1 && gm->lhs_dil[2] == 1 &&
+           gm->rhs_dil[2] == 1 && gm->pad_lo[2] >= 0;
+}
+
+/* the zero-padded input rows, XL long each: NULL when out of memory */
+static T *SFXW(axon_gray_rows)(const axon_conv_geom *gm, const T *x, int64_t XL)
+{
+    const int64_t rows = gm->n * gm->s[0] * gm->s[1], S2 = gm->s[2];
+    T *xp = (T *)calloc((size_t)(rows > 0 ? rows : 1) * (size_t)XL, sizeof(T));
+    if (xp != NULL)
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(xp + r * XL + gm->pad_lo[2], x + r * S2, (size_t)S2 * sizeof(T));
+    return xp;
+}
+
+/* Forward: columns c0 .. c0 + VB*VL - 1 of output row (n, a, b), all CO = coutp channels, into
+ * tmp[co * VB*VL + column - c0]. */
+static inline __attribute__((always_inline)) void
+SFXW(axon_gray_fwd_block)(const SFXW(axon_gray) *gr, int64_t n, int64_t a, int64_t b, int64_t c0,
+                          T *tmp, const int CO, const int VB)
+{
+    const axon_conv_geom *gm = gr->gm;
+    const int64_t S0 = gm->s[0], S1 = gm->s[1], K0 = gm->k[0], K1 = gm->k[1], K2 = gm->k[2];
+    VEC acc[8][4];
+    for (int co = 0; co < CO; co++)
+        for (int v = 0; v < VB; v++)
+            acc[co][v] = (VEC){0};
+    for (int64_t k0 = 0; k0 < K0; k0++) {
+        const int64_t i0 = gr->t0[a * K0 + k0];
+        if (i0 < 0)
+            continue;
+        for (int64_t k1 = 0; k1 < K1; k1++) {
+            const int64_t i1 = gr->t1[b * K1 + k1];
+            if (i1 < 0)
+                continue;
+            const T *xr = gr->xp + ((n * S0 + i0) * S1 + i1) * gr->XL + c0;
+            const T *wr = gr->other + (k0 * K1 + k1) * K2 * CO;
+            for (int64_t k2 = 0; k2 < K2; k2++) {
+                VEC xv[4];
+                for (int v = 0; v < VB; v++)
+                    AXON_VLOAD(xv[v], xr + k2 + v * AXON_VL);
+                for (int co = 0; co < CO; co++) {
+                    const T ws = wr[k2 * CO + co];
+                    for (int v = 0; v < VB; v++)
+                        acc[co][v] += xv[v] * ws;
+                }
+            }
+        }
+    }
+    for (int co = 0; co < CO; co++)
+        memcpy(tmp + co * VB * AXON_VL, acc[co], (size_t)VB * sizeof(VEC));
+}
+
+#define AXON_GRAY_FWD(CO, VB)                                                                  \
+    AXON_WATTR static void SFXW(axon_gray_fwd_row_##CO)(const SFXW(axon_gray) *gr, int64_t n,  \
+                                                        int64_t a, int64_t b, T *orow)         \
+    {                                                                                          \
+        const int64_t O2 = gr->gm->o[2], cout = gr->cout, width = (VB) * AXON_VL;              \
+        T tmp[(CO) * (VB) * AXON_VBYTES / sizeof(T)];                                          \
+        for (int64_t c0 = 0; c0 < O2; c0 += width) {                                           \
+            SFXW(axon_gray_fwd_block)(gr, n, a, b, c0, tmp, CO, VB);                           \
+            for (int64_t c = c0; c < O2 && c < c0 + width; c++) /* channels-last store */      \
+                for (int64_t co = 0; co < cout; co++)                                          \
+                    orow[c * cout + co] = tmp[co * width + c - c0];                            \
+        }                                                                                      \
+    }
+AXON_GRAY_FWD(1, 4)
+AXON_GRAY_FWD(2, 4)
+AXON_GRAY_FWD(4, 3)
+AXON_GRAY_FWD(6, 2)
+AXON_GRAY_FWD(8, 1)
+#undef AXON_GRAY_FWD
+
+static int SFXW(axon_gray_fwd_run)(const axon_conv_geom *gm, const T *x, const T *w, T *out,
+                                   int64_t cout)
+{
+    static const int64_t padded_cout[9] = {1, 1, 2, 4, 4, 6, 6, 8, 8};
+    static const int64_t vectors[9] = {4, 4, 4, 3, 3, 2, 2, 1, 1};
+    const int64_t CO = padded_cout[cout], width = vectors[cout] * AXON_VL;
+    const int64_t K = gm->k[0] * gm->k[1] * gm->k[2], O2 = gm->o[2];
+    const int64_t O2r = (O2 + width - 1) / width * width;
+    const int64_t need = O2r + gm->k[2] - 1, have = gm->pad_lo[2] + gm->s[2];
+    const int64_t XL = need > have ? need : have;
+    axon_tables tb;
+    if (!axon_conv_tables(gm, &tb))
+        return -1;
+    T *wpad = SFX(axon_pad_channels)(w, K, cout, CO);
+    T *xp = SFXW(axon_gray_rows)(gm, x, XL);
+    if (wpad == NULL || xp == NULL) {
+        free(wpad);
+        free(xp);
+        axon_free_tables(&tb);
+        return -1;
+    }
+    const SFXW(axon_gray) gr = {gm, tb.t[0], tb.t[1], xp, wpad, XL, cout, CO, O2r};
+    const int64_t N = gm->n, O0 = gm->o[0], O1 = gm->o[1];
+    const int64_t work = N * O0 * O1 * O2r * K * CO;
+
+#pragma omp parallel for collapse(2) schedule(guided) if (work > AXON_PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t a = 0; a < O0; a++) {
+            for (int64_t b = 0; b < O1; b++) {
+                T *orow = out + ((n * O0 + a) * O1 + b) * O2 * cout;
+                switch (CO) {
+                case 1: SFXW(axon_gray_fwd_row_1)(&gr, n, a, b, orow); break;
+                case 2: SFXW(axon_gray_fwd_row_2)(&gr, n, a, b, orow); break;
+                case 4: SFXW(axon_gray_fwd_row_4)(&gr, n, a, b, orow); break;
+                case 6: SFXW(axon_gray_fwd_row_6)(&gr, n, a, b, orow); break;
+                default: SFXW(axon_gray_fwd_row_8)(&gr, n, a, b, orow); break;
+                }
+            }
+        }
+    }
+    free(xp);
+    free(wpad);
+    axon_free_tables(&tb);
+    return 0;
+}
+
+/* Kernel gradient of taps (k0, k1, k2b .. k2b+KB-1) and channels co0 .. co0+CB-1 over output
+ * rows r0 .. r1-1 (flat (n, a, b)): the sums of x(row, column + k2) g(row, column, co), columns
+ * in the vectors, into part[kk * CB + cc]. */
+static inline __attribute__((always_inline)) void
+SFXW(axon_gray_wgrad_block)(const SFXW(axon_gray) *gr, int64_t r0, int64_t r1, int64_t k0,
+                            int64_t k1, int64_t k2b, int64_t co0, T *part, const int KB,
+                            const int CB)
+{
+    const axon_conv_geom *gm = gr->gm;
+    const int64_t S0 = gm->s[0], S1 = gm->s[1], K0 = gm->k[0], K1 = gm->k[1];
+    const int64_t XL = gr->XL, coutp = gr->coutp, O2r = gr->O2r, O0 = gm->o[0], O1 = gm->o[1];
+    VEC acc[12][8];
+    for (int kk = 0; kk < KB; kk++)
+        for (int cc = 0; cc < CB; cc++)
+            acc[kk][cc] = (VEC){0};
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r % O1, a = r / O1 % O0, n = r / (O1 * O0);
+        const int64_t i0 = gr->t0[a * K0 + k0], i1 = gr->t1[b * K1 + k1];
+        if (i0 < 0 || i1 < 0)
+            continue;
+        const T *xr = gr->xp + ((n * S0 + i0) * S1 + i1) * XL + k2b;
+        const T *grow = gr->other + (r * coutp + co0) * O2r;
+        for (int64_t c = 0; c < O2r; c += AXON_VL) {
+            VEC xv[12], gv[8];
+            for (int kk = 0; kk < KB; kk++)
+                AXON_VLOAD(xv[kk], xr + c + kk);
+            for (int cc = 0; cc < CB; cc++)
+                AXON_VLOAD(gv[cc], grow + cc * O2r + c);
+            for (int kk = 0; kk < KB; kk++)
+                for (int cc = 0; cc < CB; cc++)
+                    acc[kk][cc] += xv[kk] * gv[cc];
+        }
+    }
+    for (int kk = 0; kk < KB; kk++) {
+        for (int cc = 0; cc < CB; cc++) {
+            T lanes[AXON_VBYTES / sizeof(T)], sum = 0;
+            memcpy(lanes, &acc[kk][cc], sizeof(VEC));
+            for (int64_t l = 0; l < AXON_VL; l++)
+                sum += lanes[l];
+            part[kk * CB + cc] = sum;
+        }
+    }
+}
+
+#define AXON_GRAY_WGRAD(KB, CB)                                                                \
+    AXON_WATTR static void SFXW(axon_gray_wgrad_##KB)(const SFXW(axon_gray) *gr, int64_t r0,   \
+                                                      int64_t r1, int64_t k0, int64_t k1,      \
+                                                      int64_t k2b, int64_t co0, T *part)       \
+    {                                                                                          \
+        SFXW(axon_gray_wgrad_block)(gr, r0, r1, k0, k1, k2b, co0, part, KB, CB);               \
+    }
+AXON_GRAY_WGRAD(1, 8)
+AXON_GRAY_WGRAD(2, 6)
+AXON_GRAY_WGRAD(3, 4)
+AXON_GRAY_WGRAD(4, 3)
+AXON_GRAY_WGRAD(5, 2)
+#undef AXON_GRAY_WGRAD
+
+/* g (rows, O2, COUT) as gt (rows, coutp, O2r), zero past O2 and past COUT */
+static inline __attribute__((always_inline)) void
+SFXW(axon_gray_transpose)(const T *g, T *gt, int64_t rows, int64_t O2, int64_t coutp, int64_t O2r,
+                          const int COUT)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const T *src = g + r * O2 * COUT;
+        T *dst = gt + r * coutp * O2r;
+        for (int64_t c = 0; c < O2; c++)
+            for (int co = 0; co < COUT; co++)
+                dst[co * O2r + c] = src[c * COUT + co];
+        for (int64_t co = 0; co < coutp; co++)
+            for (int64_t c = co < COUT ? O2 : 0; c < O2r; c++)
+                dst[co * O2r + c] = 0;
+    }
+}
+
+static int SFXW(axon_gray_wgrad_run)(const axon_conv_geom *gm, const T *x, const T *g, T *dw,
+                                     int64_t cout)
+{
+    static const int64_t channels_of[6] = {0, 8, 6, 4, 3, 2};
+    const int64_t K2 = gm->k[2], KB = K2 < 5 ? K2 : 5, CB = channels_of[KB];
+    const int64_t coutp = (cout + CB - 1) / CB * CB, O2 = gm->o[2];
+    const int64_t O2r = (O2 + AXON_VL - 1) / AXON_VL * AXON_VL;
+    const int64_t K2r = (K2 + KB - 1) / KB * KB;
+    const int64_t need = O2r + K2r - 1, have = gm->pad_lo[2] + gm->s[2];
+    const int64_t XL = need > have ? need : have;
+    const int64_t rows = gm->n * gm->o[0] * gm->o[1];
+    axon_tables tb;
+    if (!axon_conv_tables(gm, &tb))
+        return -1;
+    T *xp = SFXW(axon_gray_rows)(gm, x, XL);
+    T *gt = (T *)malloc((size_t)(rows > 0 ? rows : 1) * (size_t)(coutp * O2r) * sizeof(T));
+    if (xp == NULL || gt == NULL) {
+        free(xp);
+        free(gt);
+        axon_free_tables(&tb);
+        return -1;
+    }
+    switch (cout) { /* a constant channel count lets the compiler unroll the transposition */
+    case 1: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 1); break;
+    case 2: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 2); break;
+    case 3: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 3); break;
+    case 4: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 4); break;
+    case 5: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 5); break;
+    case 6: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 6); break;
+    case 7: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 7); break;
+    default: SFXW(axon_gray_transpose)(g, gt, rows, O2, coutp, O2r, 8); break;
+    }
+    const SFXW(axon_gray) gr = {gm, tb.t[0], tb.t[1], xp, gt, XL, cout, coutp, O2r};
+    /* rows in chunks that stay in the cache while every tap and channel block reads them;
+     * each (chunk, block) sums into its own slot, added up in order at the end */
+    const int64_t K0 = gm->k[0], K1 = gm->k[1], nk2 = K2r / KB, nco = coutp / CB;
+    const int64_t items = K0 * K1 * nk2 * nco, per_item = KB * CB;
+    const int64_t chunk = 128, chunks = (rows + chunk - 1) / chunk;
+    const int64_t work = rows * O2r * K0 * K1 * K2r * coutp;
+    T *parts = (T *)malloc((size_t)(chunks > 0 ? chunks : 1) * (size_t)(items * per_item) *
+                           sizeof(T));
+    if (parts == NULL) {
+        free(xp);
+        free(gt);
+        axon_free_tables(&tb);
+        return -1;
+    }
+
+#pragma omp parallel for schedule(dynamic, 1) if (work > AXON_PAR_MIN)
+    for (int64_t q = 0; q < chunks; q++) {
+        const int64_t r0 = q * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        for (int64_t item = 0; item < items; item++) {
+            const int64_t co0 = item % nco * CB, k2b = item / nco % nk2 * KB;
+            const int64_t k1 = item / (nco * nk2) % K1, k0 = item / (nco * nk2 * K1);
+            T *part = parts + (q * items + item) * per_item;
+            switch (KB) {
+            case 1: SFXW(axon_gray_wgrad_1)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
+            case 2: SFXW(axon_gray_wgrad_2)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
+            case 3: SFXW(axon_gray_wgrad_3)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
+            case 4: SFXW(axon_gray_wgrad_4)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
+            default: SFXW(axon_gray_wgrad_5)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
+            }
+        }
+    }
+    for (int64_t item = 0; item < items; item++) {
+        const int64_t co0 = item % nco * CB, k2b = item / nco % nk2 * KB;
+        const int64_t k1 = item / (nco * nk2) % K1, k0 = item / (nco * nk2 * K1);
+        for (int64_t kk = 0; kk < KB && k2b + kk < K2; kk++) {
+            for (int64_t cc = 0; cc < CB && co0 + cc < cout; cc++) {
+                T sum = 0;
+                for (int64_t q = 0; q < chunks; q++)
+                    sum += parts[(q * items + item) * per_item + kk * CB + cc];
+                dw[((k0 * K1 + k1) * K2 + k2b + kk) * cout + co0 + cc] = sum;
+            }
+        }
+    }
+    free(parts);
+    free(xp);
+    free(gt);
+    axon_free_tables(&tb);
+    return 0;
+}
+
 static int SFXW(axon_conv_direct_fwd_run)(const axon_conv_geom *gm, const T *x, const T *w,
                                            T *out, int64_t cout)
 {
+    if (SFXW(axon_gray_fits)(gm, cout))
+        return SFXW(axon_gray_fwd_run)(gm, x, w, out, cout);
     const int64_t nv = (cout + AXON_VL - 1) / AXON_VL;
     if (gm->g != 1 || nv < 1 || nv > 4)
         return -2;
@@ -1555,6 +1854,8 @@ AXON_WGRAD(4, 3, 1)
 static int SFXW(axon_conv_direct_wgrad_run)(const axon_conv_geom *gm, const T *x, const T *g,
                                              T *dw, int64_t cout)
 {
+    if (SFXW(axon_gray_fits)(gm, cout))
+        return SFXW(axon_gray_wgrad_run)(gm, x, g, dw, cout);
     const int64_t nv = (cout + AXON_VL - 1) / AXON_VL;
     if (gm->g != 1 || nv < 1 || nv > 4)
         return -2;

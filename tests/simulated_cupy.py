@@ -128,6 +128,7 @@ def _install_operators():
               "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power,
               "matmul": np.matmul, "and": np.bitwise_and, "or": np.bitwise_or,
               "xor": np.bitwise_xor, "lshift": np.left_shift, "rshift": np.right_shift}
+
     def forward(uf, **out):
         def op(self, other):
             if _defers(other):
