@@ -1224,6 +1224,33 @@ AXON_CLONES static void SFX(axon_tanh_grad_span)(const T *restrict g, const T *r
 /* memory-bound kernels go parallel later than the ones that compute exp */
 #define AXON_PAR_MIN_CHEAP (4 * AXON_PAR_MIN)
 
+/* rows lo..hi of a dense layer's product, in place: the bias added, then ReLU when relu != 0 */
+AXON_CLONES static void SFX(axon_bias_act_rows)(T *restrict y, const T *restrict bias, int64_t lo,
+                                                 int64_t hi, int64_t cols, int relu)
+{
+    for (int64_t r = lo; r < hi; r++) {
+        T *restrict row = y + r * cols;
+        if (bias != NULL && relu) {
+            for (int64_t j = 0; j < cols; j++) {
+                const T v = row[j] + bias[j];
+                row[j] = v < 0 ? (T)0 : v; /* NaN passes through, as np.maximum */
+            }
+        } else if (bias != NULL) {
+            for (int64_t j = 0; j < cols; j++)
+                row[j] += bias[j];
+        } else if (relu) {
+            for (int64_t j = 0; j < cols; j++)
+                row[j] = row[j] < 0 ? (T)0 : row[j];
+        }
+    }
+}
+
+void SFX(axon_bias_act)(T *y, const T *bias, int64_t rows, int64_t cols, int relu)
+{
+    const int axon_cond_ = rows * cols > AXON_PAR_MIN_CHEAP;
+    AXON_SPLIT(rows, 1, SFX(axon_bias_act_rows)(y, bias, lo_, hi_, cols, relu));
+}
+
 /* The public elementwise kernels: a forward (x -> out) and a gradient ((g, ans) -> out), each
  * its _span loop split over threads once n passes `threshold`. */
 #define AXON_ELEMENTWISE(name, threshold)                                                      \

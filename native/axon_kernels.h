@@ -118,6 +118,11 @@ void axon_tanh_f64(const double *x, double *out, int64_t n);
 void axon_tanh_grad_f32(const float *g, const float *ans, float *out, int64_t n);
 void axon_tanh_grad_f64(const double *g, const double *ans, double *out, int64_t n);
 
+/* A dense layer's epilogue in place over its product y (rows x cols, C order): y += bias (bias
+ * NULL: none), then y = max(y, 0) when relu != 0 (NaN passing through). */
+void axon_bias_act_f32(float *y, const float *bias, int64_t rows, int64_t cols, int relu);
+void axon_bias_act_f64(double *y, const double *bias, int64_t rows, int64_t cols, int relu);
+
 /* Adam over n elements, Optax's formulas in Optax's order: with the constants
  * k = (1 - b1, b1, 1 - b2, b2, 1 - b1^t, 1 - b2^t, eps_root, eps, scale),
  *   mu_out = g * k0 + mu * k1;  nu_out = g * g * k2 + nu * k3;

@@ -457,6 +457,48 @@ def test_activations_fall_back_for_broadcasting_scalars_and_integers():
     np.testing.assert_array_equal(_native_ops.WRAPPERS["relu"](ints), np.maximum(ints, 0))
 
 
+# Dense layer ---------------------------------------------------------------------------------
+
+DENSE_CASES = {
+    # id: (x shape, kernel shape, with bias, activation)
+    "relu_bias": ((7, 5), (5, 9), True, "relu"),
+    "bias_only": ((7, 5), (5, 9), True, None),
+    "relu_no_bias": ((3, 4, 5), (5, 6), False, "relu"),
+    "vector_input": ((5,), (5, 3), True, "relu"),
+    "parallel": ((300, 40), (40, 700), True, "relu"),
+}
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(DENSE_CASES))
+def test_dense_parity(case, dtype, native_only):
+    xs, ks, with_bias, activation = DENSE_CASES[case]
+    bias = (rand(ks[1:], dtype, 3),) if with_bias else ()
+    args = (rand(xs, dtype, 1), rand(ks, dtype, 2), *bias)
+    got = check_same("dense", native_only, args, {"activation": activation})
+    assert (got >= 0).all() if activation else (got < 0).any()
+
+
+@needs_native
+def test_dense_relu_passes_nan_and_infinities(native_only):
+    x, kernel = np.ones((2, 3), np.float32), np.eye(3, dtype=np.float32)
+    bias = np.array([np.nan, -np.inf, np.inf], np.float32)
+    got = native_only("dense", x, kernel, bias, activation="relu")
+    np.testing.assert_array_equal(got, [[np.nan, 0.0, np.inf]] * 2)
+
+
+@needs_native
+def test_dense_falls_back_for_other_activations_dtypes_and_no_epilogue():
+    wrapper = _native_ops.WRAPPERS["dense"]
+    x, kernel, bias = rand((4, 3), np.float32, 1), rand((3, 2), np.float32, 2), rand((2,), np.float32)
+    for args, activation in [((x, kernel, bias), "tanh"), ((x, kernel, bias), "sigmoid"),
+                             ((x, kernel.astype(np.float64), bias), "relu"), ((x, kernel), None),
+                             ((np.arange(6).reshape(2, 3), np.ones((3, 2), int)), "relu")]:
+        np.testing.assert_array_equal(wrapper(*args, activation=activation),
+                                      numpy_path("dense", *args, activation=activation))
+
+
 # Without the kernels -------------------------------------------------------------------------
 
 
