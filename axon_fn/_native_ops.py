@@ -575,7 +575,8 @@ def adam_leaf(g, mu, nu, constants):
 # Registration --------------------------------------------------------------------------------
 
 _KERNEL_NAMES = (
-    "im2col", "col2im", "conv_direct_fwd", "conv_direct_igrad", "conv_direct_wgrad", "maxpool_fwd", "maxpool_bwd", "avgpool_fwd", "avgpool_bwd",
+    "im2col", "col2im", "conv_direct_fwd", "conv_direct_igrad", "conv_direct_wgrad",
+    "maxpool_fwd", "maxpool_bwd", "avgpool_fwd", "avgpool_bwd",
     "softmax", "log_softmax", "softmax_grad", "log_softmax_grad", "softmax_xent_int",
     "softmax_xent_int_grad", "softmax_xent_dense", "softmax_xent_dense_grad",
     "relu", "relu_grad", "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "bias_act", "adam",

@@ -491,7 +491,7 @@ def test_dense_relu_passes_nan_and_infinities(native_only):
 @needs_native
 def test_dense_falls_back_for_other_activations_dtypes_and_no_epilogue():
     wrapper = _native_ops.WRAPPERS["dense"]
-    x, kernel, bias = rand((4, 3), np.float32, 1), rand((3, 2), np.float32, 2), rand((2,), np.float32)
+    x, kernel, bias = rand((4, 3), np.float32, 1), rand((3, 2), np.float32, 2), rand(2, np.float32)
     for args, activation in [((x, kernel, bias), "tanh"), ((x, kernel, bias), "sigmoid"),
                              ((x, kernel.astype(np.float64), bias), "relu"), ((x, kernel), None),
                              ((np.arange(6).reshape(2, 3), np.ones((3, 2), int)), "relu")]:
