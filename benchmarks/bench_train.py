@@ -27,7 +27,9 @@ Each framework runs in its own processes: the parent starts ``sys.executable ben
 set to ``--threads`` (PyTorch also gets ``torch.set_num_threads``), one process per measured row
 (framework, workload, variant) so that no row inherits another's allocator or cache state (axon_fn's
 large temporaries make its speed depend on the heap's history); the worker prints its result as
-JSON on stdout. Per row: warm-up steps (whose losses are the sanity check: the loss must fall),
+JSON on stdout. The rows run workload by workload, the frameworks back to back, so that a
+shared machine's drifting speed moves the rows compared with each other together. Per row:
+warm-up steps (whose losses are the sanity check: the loss must fall),
 then ``--reps`` timed repetitions of a fixed number of steps (the same for every framework);
 steps/s is the median over repetitions, with the min-max spread. Frameworks that are not
 installed are reported as skipped.
@@ -578,22 +580,27 @@ def spawn(framework, args, workload="small_train", variant=0, *, memory_run=Fals
     return json.loads(lines[-1])
 
 
-def run_framework(framework, args):
+def run_frameworks(frameworks, args):
     """Every variant of every workload, each in a fresh worker process (so no measurement
-    inherits another's allocator or cache state); the merged results."""
-    merged = {"info": None, "env": None, "workloads": {}, "errors": {}}
+    inherits another's allocator or cache state), workload by workload with the frameworks back
+    to back: a shared machine's speed drifts over minutes, and the rows that are compared then
+    drift together. The merged results per framework."""
+    results = {fw: {"info": None, "env": None, "workloads": {}, "errors": {}}
+               for fw in frameworks}
     for name in args.workloads:
-        records = merged["workloads"][name] = []
-        for index in itertools.count():
-            result = spawn(framework, args, name, index)
-            if "error" in result:
-                merged["errors"][f"{name}[{index}]"] = result["error"]
-                break
-            merged["info"], merged["env"] = result["info"], result["env"]
-            records.append(result["record"])
-            if not result["more"]:
-                break
-    return merged
+        for framework in frameworks:
+            merged = results[framework]
+            records = merged["workloads"][name] = []
+            for index in itertools.count():
+                result = spawn(framework, args, name, index)
+                if "error" in result:
+                    merged["errors"][f"{name}[{index}]"] = result["error"]
+                    break
+                merged["info"], merged["env"] = result["info"], result["env"]
+                records.append(result["record"])
+                if not result["more"]:
+                    break
+    return results
 
 
 def fmt_rate(value):
@@ -717,7 +724,7 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
-    results, skipped, memory = {}, {}, {}
+    skipped, memory = {}, {}
     gpu = args.device == "cuda"
     for framework in frameworks:
         missing = missing_modules(framework) + (["cupy"] if gpu and framework == "axon_fn"
@@ -725,15 +732,14 @@ def main(argv=None):
                                                  else [])
         if missing:
             skipped[framework] = f"not installed ({', '.join(missing)})"
-            continue
-        if gpu and framework == "jax":
+        elif gpu and framework == "jax":
             skipped[framework] = "--device cuda compares axon_fn with PyTorch CUDA only"
-            continue
-        result = run_framework(framework, args)
+    results = run_frameworks([fw for fw in frameworks if fw not in skipped], args)
+    for framework, result in list(results.items()):
         if result["info"] is None:
             skipped[framework] = f"every worker failed: {result['errors']}"
+            del results[framework]
             continue
-        results[framework] = result
         if (args.memory or full_run) and not gpu:
             memory[framework] = spawn(framework, args, memory_run=True)
             if framework == "axon_fn":  # the compiled step too: its program frees as it goes
