@@ -33,7 +33,7 @@ _CTYPES = {_F32: "float[]", _F64: "double[]"}
 #: the call into C on small arrays (measured crossovers; the tests set them to 0).
 ELEMENTWISE_MIN_SIZE = {
     "relu": 16384, "relu_grad": 1024, "sigmoid": 0, "sigmoid_grad": 8192, "tanh": 8192,
-    "tanh_grad": 8192,
+    "tanh_grad": 8192, "dense": 8192,
 }
 
 _ffi = None
@@ -139,8 +139,11 @@ def _grad(name, base):
 def dense(x, kernel, *bias, activation=None):
     """``activation(x @ kernel + bias)``: numpy's product, then the bias and ReLU in one pass over
     its buffer in C (numpy's float32 maximum is several times slower than a select)."""
-    kernel_fn = _kernel("bias_act", x, kernel, *bias)
-    if (kernel_fn is None or activation not in (None, "relu") or kernel.ndim != 2 or x.ndim < 1
+    # the cheap checks first: small layers (a batch of one) stay on numpy without paying more
+    small = (type(x) is not np.ndarray or type(kernel) is not np.ndarray or x.ndim == 0
+             or x.size * kernel.shape[-1] < ELEMENTWISE_MIN_SIZE["dense"] * x.shape[-1])
+    kernel_fn = None if small else _kernel("bias_act", x, kernel, *bias)
+    if (kernel_fn is None or kernel.ndim != 2 or activation not in (None, "relu")
             or (not bias and activation is None) or (bias and bias[0].shape != kernel.shape[1:])):
         return _fallback("dense")(x, kernel, *bias, activation=activation)
     y = np.matmul(x, kernel)  # a new C-contiguous array, written in place below
