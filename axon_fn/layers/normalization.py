@@ -12,6 +12,8 @@ array([[-1.,  1.],
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import ops
@@ -79,7 +81,7 @@ def batch_norm(x, gamma, beta, mean, var, *, training, momentum=0.1, epsilon=1e-
         v = per_channel("batch_norm", "var", var, x, axis)
         y = ops.multiply(ops.subtract(x, m), ops.rsqrt(ops.add(v, epsilon)))
         return _affine("batch_norm", y, x, gamma, beta, axis)
-    n = int(np.prod([xs[i] for i in axes], dtype=np.int64))
+    n = math.prod(xs[i] for i in axes)
     batch_mean = ops.mean(x, axis=axes)
     batch_var = ops.var(x, axis=axes)
     y = _normalize(x, axes, epsilon)

@@ -9,6 +9,8 @@ expand_dims, squeeze.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._core import primitive
@@ -18,15 +20,15 @@ from ._rules import AbstractArray, broadcast_shapes, dtype_of, normalize_axis, s
 
 def _resolve_shape(name, old, new):
     new = (int(new),) if isinstance(new, (int, np.integer)) else tuple(int(d) for d in new)
-    size = int(np.prod(old, dtype=np.int64))
+    size = math.prod(old)
     if new.count(-1) > 1:
         raise ShapeError(f"{name}: at most one dimension may be -1, got shape={new}")
     if -1 in new:
-        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        known = math.prod(d for d in new if d != -1)
         if known == 0 or size % known:
             raise ShapeError(f"{name}: cannot reshape an array of shape {old} into {new}")
         new = tuple(size // known if d == -1 else d for d in new)
-    if int(np.prod(new, dtype=np.int64)) != size:
+    if math.prod(new) != size:
         raise ShapeError(
             f"{name}: cannot reshape an array of shape {old} ({size} elements) into {new}"
         )
