@@ -79,10 +79,22 @@ class _Jitted:
         return len(self.programs)
 
     def __call__(self, *args):
-        n = len(args)
-        static = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
-        dynamic = tuple(a for i, a in enumerate(args) if i not in static)
-        leaves, treedef = optree.tree_flatten(dynamic)
+        if self.static_argnums:
+            n = len(args)
+            static = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
+            dynamic = tuple(a for i, a in enumerate(args) if i not in static)
+            return self._call(args, static, *optree.tree_flatten(dynamic))
+        leaves, treedef = optree.tree_flatten(args)
+        # the common replay, every leaf a numpy array, keyed as _call keys it
+        if all(type(leaf) is np.ndarray for leaf in leaves):
+            program = self.programs.get(
+                (treedef, tuple([(np.ndarray, a.shape, a.dtype) for a in leaves]), ()))
+            if program is not None:
+                return program.run(leaves)
+        return self._call(args, (), leaves, treedef)
+
+    def _call(self, args, static, leaves, treedef):
+        """Replay or record for the flattened dynamic arguments ``leaves``."""
         kinds = [_leaf_kind(leaf) for leaf in leaves]
         if "inline" in kinds:
             return self.fun(*args)
