@@ -31,12 +31,13 @@ JSON on stdout. The rows run workload by workload, the frameworks back to back, 
 shared machine's drifting speed moves the rows compared with each other together. Per row:
 warm-up steps (whose losses are the sanity check: the loss must fall),
 then ``--reps`` timed repetitions of a fixed number of steps (the same for every framework);
-steps/s is the median over repetitions, with the min-max spread. Frameworks that are not
+steps/s is the median over repetitions, with the min-max spread; ``--rounds N`` runs the whole
+sequence N times and pools each row's repetitions. Frameworks that are not
 installed are reported as skipped.
 
     python benchmarks/bench_train.py [--frameworks axon_fn,torch,jax]
         [--workloads mlp_train,cnn_train,small_train,mlp_infer_b1,mlp_infer_b1024]
-        [--reps 7] [--threads 2] [--memory] [--json out.json] [--quick]
+        [--reps 7] [--rounds 1] [--threads 2] [--memory] [--json out.json] [--quick]
 
 ``--quick`` is a smoke run: a fifth of the steps, shorter warm-up, 3 repetitions unless
 ``--reps`` is given.
@@ -583,24 +584,43 @@ def spawn(framework, args, workload="small_train", variant=0, *, memory_run=Fals
 def run_frameworks(frameworks, args):
     """Every variant of every workload, each in a fresh worker process (so no measurement
     inherits another's allocator or cache state), workload by workload with the frameworks back
-    to back: a shared machine's speed drifts over minutes, and the rows that are compared then
-    drift together. The merged results per framework."""
+    to back, ``--rounds`` times over: a shared machine's speed drifts over minutes, and the rows
+    that are compared then drift together. The merged results per framework."""
     results = {fw: {"info": None, "env": None, "workloads": {}, "errors": {}}
                for fw in frameworks}
-    for name in args.workloads:
-        for framework in frameworks:
-            merged = results[framework]
-            records = merged["workloads"][name] = []
-            for index in itertools.count():
-                result = spawn(framework, args, name, index)
-                if "error" in result:
-                    merged["errors"][f"{name}[{index}]"] = result["error"]
-                    break
-                merged["info"], merged["env"] = result["info"], result["env"]
-                records.append(result["record"])
-                if not result["more"]:
-                    break
+    rounds = {}  # (framework, workload) -> per variant, its record of each round
+    for _ in range(args.rounds):
+        for name in args.workloads:
+            for framework in frameworks:
+                merged, variants = results[framework], rounds.setdefault((framework, name), [])
+                for index in itertools.count():
+                    result = spawn(framework, args, name, index)
+                    if "error" in result:
+                        merged["errors"][f"{name}[{index}]"] = result["error"]
+                        break
+                    merged["info"], merged["env"] = result["info"], result["env"]
+                    if index == len(variants):
+                        variants.append([])
+                    variants[index].append(result["record"])
+                    if not result["more"]:
+                        break
+    for (framework, name), variants in rounds.items():
+        results[framework]["workloads"][name] = [pool_rounds(records) for records in variants]
     return results
+
+
+def pool_rounds(records):
+    """One row's records of several rounds as one record: the repetitions pooled."""
+    first = records[0]
+    seconds = [s for record in records for s in record["seconds"]]
+    rates = [first["steps_per_rep"] / s for s in seconds]
+    pooled = {**first, "rounds": len(records), "reps": len(seconds), "seconds": seconds,
+              "steps_per_s": statistics.median(rates), "steps_per_s_min": min(rates),
+              "steps_per_s_max": max(rates),
+              "samples_per_s": statistics.median(rates) * first["batch"]}
+    if "loss_decreased" in first:
+        pooled["loss_decreased"] = all(record["loss_decreased"] for record in records)
+    return pooled
 
 
 def fmt_rate(value):
@@ -694,6 +714,8 @@ def main(argv=None):
     parser.add_argument("--workloads", help="comma-separated, from " + ", ".join(WORKLOADS)
                         + " (default: all)")
     parser.add_argument("--reps", type=int, help="timed repetitions (default 7; 3 with --quick)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every row this many times, in turn, and pool the repetitions")
     parser.add_argument("--threads", type=int, default=2, help="BLAS / OpenMP / torch threads")
     parser.add_argument("--memory", action="store_true",
                         help="also measure peak RSS over 1,000 and 10,000 small_train steps")
@@ -717,8 +739,8 @@ def main(argv=None):
         parser.error(f"unknown workload or framework: {', '.join(unknown)}")
     if args.reps is None:
         args.reps = 3 if args.quick else 7
-    if args.reps < 1 or args.threads < 1 or args.batch_scale < 1:
-        parser.error("--reps, --threads and --batch-scale must be positive")
+    if min(args.reps, args.rounds, args.threads, args.batch_scale) < 1:
+        parser.error("--reps, --rounds, --threads and --batch-scale must be positive")
     # Before anything loads numpy or a BLAS (in a worker, and axon_fn in machine() here).
     os.environ.update(thread_env(args.threads))
     if args.worker:
@@ -753,7 +775,9 @@ def main(argv=None):
         print("  " + line)
     rows, flat = result_rows(results, args.workloads)
     if rows:
-        print(f"\nsteps/s: median of {args.reps} repetitions (min-max) after warm-up; "
+        rounds = f" ({args.rounds} rounds of {args.reps})" if args.rounds > 1 else ""
+        print(f"\nsteps/s: median of {args.reps * args.rounds} repetitions{rounds} (min-max) "
+              f"after warm-up; "
               f"x torch = steps/s over torch's (default Adam / SGD); "
               f"x fast Adam = over torch's fused (or foreach) Adam")
         print_table(["workload", "framework", "batch", "steps/rep", "steps/s", "min-max",
@@ -763,7 +787,8 @@ def main(argv=None):
     write_json(args.json, {
         "machine": info, "threads": args.threads,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-        "config": {"reps": args.reps, "quick": args.quick, "workloads": args.workloads,
+        "config": {"reps": args.reps, "rounds": args.rounds, "quick": args.quick,
+                   "workloads": args.workloads,
                    "device": args.device, "batch_scale": args.batch_scale,
                    "n_batches": N_BATCHES,
                    "workload_specs": {k: vars(WORKLOADS[k]) for k in args.workloads}},
