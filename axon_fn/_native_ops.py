@@ -141,10 +141,11 @@ def dense(x, kernel, *bias, activation=None):
     its buffer in C (numpy's float32 maximum is several times slower than a select)."""
     # the cheap checks first: small layers (a batch of one) stay on numpy without paying more
     small = (type(x) is not np.ndarray or type(kernel) is not np.ndarray or x.ndim == 0
-             or x.size * kernel.shape[-1] < ELEMENTWISE_MIN_SIZE["dense"] * x.shape[-1])
+             or kernel.ndim != 2
+             or x.size * kernel.shape[1] < ELEMENTWISE_MIN_SIZE["dense"] * x.shape[-1])
     kernel_fn = None if small else _kernel("bias_act", x, kernel, *bias)
-    if (kernel_fn is None or kernel.ndim != 2 or activation not in (None, "relu")
-            or (not bias and activation is None) or (bias and bias[0].shape != kernel.shape[1:])):
+    if (kernel_fn is None or activation not in (None, "relu") or (not bias and activation is None)
+            or (bias and bias[0].shape != kernel.shape[1:])):
         return _fallback("dense")(x, kernel, *bias, activation=activation)
     y = np.matmul(x, kernel)  # a new C-contiguous array, written in place below
     cols = kernel.shape[1]

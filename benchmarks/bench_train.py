@@ -29,11 +29,10 @@ set to ``--threads`` (PyTorch also gets ``torch.set_num_threads``), one process 
 large temporaries make its speed depend on the heap's history); the worker prints its result as
 JSON on stdout. The rows run workload by workload, the frameworks back to back, so that a
 shared machine's drifting speed moves the rows compared with each other together. Per row:
-warm-up steps (whose losses are the sanity check: the loss must fall),
-then ``--reps`` timed repetitions of a fixed number of steps (the same for every framework);
-steps/s is the median over repetitions, with the min-max spread; ``--rounds N`` runs the whole
-sequence N times and pools each row's repetitions. Frameworks that are not
-installed are reported as skipped.
+warm-up steps (whose losses are the sanity check: the loss must fall), then ``--reps`` timed
+repetitions of a fixed number of steps (the same for every framework); steps/s is the median
+over repetitions, with the min-max spread; ``--rounds N`` runs the whole sequence N times and
+pools each row's repetitions. Frameworks that are not installed are reported as skipped.
 
     python benchmarks/bench_train.py [--frameworks axon_fn,torch,jax]
         [--workloads mlp_train,cnn_train,small_train,mlp_infer_b1,mlp_infer_b1024]

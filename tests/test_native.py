@@ -489,14 +489,21 @@ def test_dense_relu_passes_nan_and_infinities(native_only):
 
 
 @needs_native
-def test_dense_falls_back_for_other_activations_dtypes_and_no_epilogue():
+def test_dense_falls_back_for_other_activations_dtypes_and_no_epilogue(monkeypatch):
+    monkeypatch.setitem(_native_ops.ELEMENTWISE_MIN_SIZE, "dense", 0)  # not for being small
+    fell_back = []
+    monkeypatch.setattr(_native_ops, "_fallback",
+                        lambda name: fell_back.append(name) or PRIMITIVES[name].numpy_cpu)
     wrapper = _native_ops.WRAPPERS["dense"]
     x, kernel, bias = rand((4, 3), np.float32, 1), rand((3, 2), np.float32, 2), rand(2, np.float32)
     for args, activation in [((x, kernel, bias), "tanh"), ((x, kernel, bias), "sigmoid"),
                              ((x, kernel.astype(np.float64), bias), "relu"), ((x, kernel), None),
+                             ((x, kernel[:, 0]), "relu"), ((x[0], kernel, bias[:1]), "relu"),
                              ((np.arange(6).reshape(2, 3), np.ones((3, 2), int)), "relu")]:
+        fell_back.clear()
         np.testing.assert_array_equal(wrapper(*args, activation=activation),
                                       numpy_path("dense", *args, activation=activation))
+        assert fell_back == ["dense"], (args, activation)
 
 
 # Without the kernels -------------------------------------------------------------------------
