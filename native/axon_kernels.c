@@ -1615,6 +1615,21 @@ AXON_GRAY_WGRAD(4, 3)
 AXON_GRAY_WGRAD(5, 2)
 #undef AXON_GRAY_WGRAD
 
+#ifndef AXON_GRAY_ITEM
+#define AXON_GRAY_ITEM
+/* the taps (k0, k1, k2b ..) and channels (co0 ..) of kernel-gradient block `item`, ordered
+ * k0, k1, k2 block, channel block (nk2 blocks of KB taps, nco blocks of CB channels) */
+static inline void axon_gray_item(int64_t item, int64_t K1, int64_t nk2, int64_t nco, int64_t KB,
+                                  int64_t CB, int64_t *k0, int64_t *k1, int64_t *k2b,
+                                  int64_t *co0)
+{
+    *co0 = item % nco * CB;
+    *k2b = item / nco % nk2 * KB;
+    *k1 = item / (nco * nk2) % K1;
+    *k0 = item / (nco * nk2 * K1);
+}
+#endif
+
 /* g (rows, O2, COUT) as gt (rows, coutp, O2r), zero past O2 and past COUT */
 static inline __attribute__((always_inline)) void
 SFXW(axon_gray_transpose)(const T *g, T *gt, int64_t rows, int64_t O2, int64_t coutp, int64_t O2r,
@@ -1684,8 +1699,8 @@ static int SFXW(axon_gray_wgrad_run)(const axon_conv_geom *gm, const T *x, const
     for (int64_t q = 0; q < chunks; q++) {
         const int64_t r0 = q * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
         for (int64_t item = 0; item < items; item++) {
-            const int64_t co0 = item % nco * CB, k2b = item / nco % nk2 * KB;
-            const int64_t k1 = item / (nco * nk2) % K1, k0 = item / (nco * nk2 * K1);
+            int64_t k0, k1, k2b, co0;
+            axon_gray_item(item, K1, nk2, nco, KB, CB, &k0, &k1, &k2b, &co0);
             T *part = parts + (q * items + item) * per_item;
             switch (KB) {
             case 1: SFXW(axon_gray_wgrad_1)(&gr, r0, r1, k0, k1, k2b, co0, part); break;
@@ -1697,8 +1712,8 @@ static int SFXW(axon_gray_wgrad_run)(const axon_conv_geom *gm, const T *x, const
         }
     }
     for (int64_t item = 0; item < items; item++) {
-        const int64_t co0 = item % nco * CB, k2b = item / nco % nk2 * KB;
-        const int64_t k1 = item / (nco * nk2) % K1, k0 = item / (nco * nk2 * K1);
+        int64_t k0, k1, k2b, co0;
+        axon_gray_item(item, K1, nk2, nco, KB, CB, &k0, &k1, &k2b, &co0);
         for (int64_t kk = 0; kk < KB && k2b + kk < K2; kk++) {
             for (int64_t cc = 0; cc < CB && co0 + cc < cout; cc++) {
                 T sum = 0;
