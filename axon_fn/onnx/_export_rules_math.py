@@ -1,0 +1,295 @@
+"""Export rules for the arithmetic primitives: elementwise ops, comparisons, reductions,
+softmax, products (matmul, the fused dense, einsum).
+
+A rule is ``rule(graph, ins, out, **params) -> output name``: ``ins`` and ``out`` are
+:class:`~axon_fn.onnx._export_graph.Value`\\ s and ``params`` the primitive's static settings.
+Inputs are cast to the dtype numpy computed in (``out.dtype`` for arithmetic), because ONNX
+operators take operands of one type while numpy promotes.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..ops.einsum import _plan
+from ._common import OnnxExportError
+
+__all__ = ["RULES"]
+
+RULES = {}
+
+
+def _rule(*names):
+    def register(fn):
+        for name in names:
+            RULES[name] = fn
+        return fn
+    return register
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return list(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return sorted(int(a) % ndim for a in axes) if ndim else []
+
+
+# Elementwise -------------------------------------------------------------------------------------
+
+
+def _unary(op_type):
+    def emit(g, ins, out, **_):
+        return g.node(op_type, [g.get(ins[0], out.dtype)])
+    return emit
+
+
+for _name, _op in {"abs": "Abs", "negative": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
+                   "sin": "Sin", "cos": "Cos", "tanh": "Tanh", "erf": "Erf",
+                   "sigmoid": "Sigmoid", "relu": "Relu", "sign": "Sign", "floor": "Floor",
+                   "ceil": "Ceil"}.items():
+    RULES[_name] = _unary(_op)
+
+
+def _binary(op_type):
+    def emit(g, ins, out, **_):
+        return g.node(op_type, [g.get(v, out.dtype) for v in ins])
+    return emit
+
+
+for _name, _op in {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
+                   "power": "Pow", "maximum": "Max", "minimum": "Min"}.items():
+    RULES[_name] = _binary(_op)
+
+
+def _common_dtype(ins):
+    return np.result_type(*(v.value for v in ins))
+
+
+def _compare(op_type, negate=False):
+    def emit(g, ins, out, **_):
+        dtype = _common_dtype(ins)
+        y = g.node(op_type, [g.get(v, dtype) for v in ins])
+        return g.node("Not", [y]) if negate else y
+    return emit
+
+
+for _name, _op in {"equal": "Equal", "less": "Less", "less_equal": "LessOrEqual",
+                   "greater": "Greater", "greater_equal": "GreaterOrEqual"}.items():
+    RULES[_name] = _compare(_op)
+RULES["not_equal"] = _compare("Equal", negate=True)
+
+
+def _logical(op_type):
+    def emit(g, ins, out, **_):
+        return g.node(op_type, [g.get(v, np.bool_) for v in ins])
+    return emit
+
+
+for _name, _op in {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor",
+                   "logical_not": "Not"}.items():
+    RULES[_name] = _logical(_op)
+
+
+@_rule("isnan")
+def _isnan(g, ins, out):
+    (x,) = ins
+    if x.dtype.kind in "fc":
+        return g.node("IsNaN", [g.get(x)])
+    return g.node("Not", [g.node("Equal", [g.get(x), g.get(x)])])  # all False
+
+
+@_rule("isfinite")
+def _isfinite(g, ins, out):
+    (x,) = ins
+    if x.dtype.kind in "fc":
+        bad = g.node("Or", [g.node("IsNaN", [g.get(x)]), g.node("IsInf", [g.get(x)])])
+        return g.node("Not", [bad])
+    return g.node("Equal", [g.get(x), g.get(x)])  # all True
+
+
+@_rule("rsqrt")
+def _rsqrt(g, ins, out):
+    return g.node("Reciprocal", [g.node("Sqrt", [g.get(ins[0], out.dtype)])])
+
+
+@_rule("log1p")
+def _log1p(g, ins, out):
+    # log(1 + x) loses every digit of a tiny x; Kahan's form keeps them: with u = 1 + x,
+    # log1p(x) = x * log(u) / (u - 1), and x itself where u rounds to 1.
+    x = g.get(ins[0], out.dtype)
+    one = g.const(1, out.dtype)
+    u = g.node("Add", [x, one])
+    d = g.node("Sub", [u, one])
+    rounds_to_one = g.node("Equal", [d, g.const(0, out.dtype)])
+    safe_d = g.node("Where", [rounds_to_one, one, d])  # no 0/0 for a runtime to warn about
+    ratio = g.node("Div", [g.node("Mul", [g.node("Log", [u]), x]), safe_d])
+    return g.node("Where", [rounds_to_one, x, ratio])
+
+
+@_rule("expm1")
+def _expm1(g, ins, out):
+    # Kahan's form again: with u = exp(x), expm1(x) = (u - 1) * x / log(u), and x where u
+    # rounds to 1; -1 and inf are exact already.
+    x = g.get(ins[0], out.dtype)
+    one = g.const(1, out.dtype)
+    u = g.node("Exp", [x])
+    d = g.node("Sub", [u, one])
+    log_u = g.node("Log", [u])
+    safe_log = g.node("Where", [g.node("Equal", [log_u, g.const(0, out.dtype)]), one, log_u])
+    ratio = g.node("Div", [g.node("Mul", [d, x]), safe_log])
+    exact = g.node("Or", [g.node("Equal", [d, g.const(-1, out.dtype)]),
+                          g.node("IsInf", [u])])
+    ratio = g.node("Where", [exact, d, ratio])
+    return g.node("Where", [g.node("Equal", [d, g.const(0, out.dtype)]), x, ratio])
+
+
+@_rule("where")
+def _where(g, ins, out):
+    c, x, y = ins
+    return g.node("Where", [g.get(c, np.bool_), g.get(x, out.dtype), g.get(y, out.dtype)])
+
+
+@_rule("clip")
+def _clip(g, ins, out):
+    x, lo, hi = ins
+    name = g.get(x, out.dtype)
+    bounds = []
+    for v in (lo, hi):
+        absent = v.is_const and v.const is None
+        scalar = v.static is not None and np.ndim(v.static) == 0
+        bounds.append("" if absent else g.get(v, out.dtype) if scalar else None)
+    if None not in bounds:
+        while bounds and bounds[-1] == "":
+            bounds.pop()
+        return g.node("Clip", [name, *bounds])
+    # array bounds: Clip takes scalars only
+    for v, op in ((lo, "Max"), (hi, "Min")):
+        if not (v.is_const and v.const is None):
+            name = g.node(op, [name, g.get(v, out.dtype)])
+    return name
+
+
+@_rule("round")
+def _round(g, ins, out, decimals=0):
+    x = g.get(ins[0], out.dtype)
+    if out.dtype.kind not in "fc":
+        if decimals < 0:
+            raise OnnxExportError("round: negative `decimals` of an integer array")
+        return g.node("Identity", [x])
+    if decimals == 0:
+        return g.node("Round", [x])
+    scale = g.const(10.0 ** decimals, out.dtype)
+    return g.node("Div", [g.node("Round", [g.node("Mul", [x, scale])]), scale])
+
+
+@_rule("astype")
+def _astype(g, ins, out, dtype):
+    return g.node("Cast", [g.get(ins[0])], to=g.tensor_type(out.dtype))
+
+
+# Reductions --------------------------------------------------------------------------------------
+
+
+def _reduction(op_type):
+    def emit(g, ins, out, axis=None, keepdims=False, dtype=None):
+        (x,) = ins
+        name = g.get(x, out.dtype)
+        axes = _axes(axis, x.ndim)
+        if not axes:  # nothing to reduce (a 0-d input, axis=())
+            return g.node("Identity", [name])
+        return g.reduce(op_type, name, axes, keepdims)
+    return emit
+
+
+RULES["sum"] = _reduction("ReduceSum")
+RULES["max"] = _reduction("ReduceMax")
+RULES["min"] = _reduction("ReduceMin")
+RULES["prod"] = _reduction("ReduceProd")
+
+
+def _arg(op_type):
+    def emit(g, ins, out, axis=None, keepdims=False):
+        (x,) = ins
+        name = g.get(x)
+        if axis is None:  # over the flattened array
+            flat = g.node("Reshape", [name, g.ints([-1])])
+            y = g.node(op_type, [flat], axis=0, keepdims=1, select_last_index=0)
+            return g.node("Reshape", [y, g.ints(out.shape)])
+        y = g.node(op_type, [name], axis=int(axis) % x.ndim, keepdims=int(bool(keepdims)),
+                   select_last_index=0)
+        return g.cast(y, np.int64, out.dtype)
+    return emit
+
+
+RULES["argmax"] = _arg("ArgMax")
+RULES["argmin"] = _arg("ArgMin")
+
+
+@_rule("cumsum")
+def _cumsum(g, ins, out, axis, reverse=False):
+    (x,) = ins
+    return g.node("CumSum", [g.get(x, out.dtype), g.const(int(axis) % x.ndim, np.int64)],
+                  reverse=int(bool(reverse)))
+
+
+@_rule("softmax")
+def _softmax(g, ins, out, axis):
+    return g.node("Softmax", [g.get(ins[0], out.dtype)], axis=int(axis))
+
+
+@_rule("log_softmax")
+def _log_softmax(g, ins, out, axis):
+    return g.node("LogSoftmax", [g.get(ins[0], out.dtype)], axis=int(axis))
+
+
+# Products ----------------------------------------------------------------------------------------
+
+
+@_rule("matmul")
+def _matmul(g, ins, out):
+    return g.node("MatMul", [g.get(v, out.dtype) for v in ins])
+
+
+_DENSE_ACTIVATIONS = {None: None, "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+
+
+@_rule("dense")
+def _dense(g, ins, out, activation=None):
+    x, kernel, *bias = ins
+    names = [g.get(v, out.dtype) for v in ins]
+    if x.ndim == 2 and bias:
+        y = g.node("Gemm", names)
+    else:
+        y = g.node("MatMul", names[:2])
+        if bias:
+            y = g.node("Add", [y, names[2]])
+    if activation not in _DENSE_ACTIVATIONS:
+        raise OnnxExportError(f"dense: activation {activation!r} has no ONNX operator")
+    act = _DENSE_ACTIVATIONS[activation]
+    return y if act is None else g.node(act, [y])
+
+
+@_rule("einsum")
+def _einsum(g, ins, out, subscripts):
+    expr, _ = _plan(subscripts, tuple(v.shape for v in ins))
+    # onnxruntime takes lower-case labels only: rename them in order of appearance
+    labels = []
+    for c in expr:
+        if c.isalpha() and c not in labels:
+            labels.append(c)
+    if len(labels) > 26:
+        raise OnnxExportError(f"einsum {subscripts!r}: more than 26 labels")
+    rename = dict(zip(labels, string.ascii_lowercase))
+    equation = "".join(rename.get(c, c) for c in expr)
+    terms = equation.split("->")[0].split(",")
+    sizes = {}
+    for term, v in zip(terms, ins):
+        for c, n in zip(term, v.dims):
+            sizes.setdefault(c, set()).add(n)
+    if any(len(s - {1}) and 1 in s for s in sizes.values()):
+        raise OnnxExportError(f"einsum {subscripts!r}: a label of size 1 in one operand and "
+                              f"larger in another (numpy broadcasts it, ONNX Einsum does not); "
+                              f"broadcast the operand first")
+    return g.node("Einsum", [g.get(v, out.dtype) for v in ins], equation=equation)
