@@ -18,13 +18,13 @@ from ..build import _as_input_dict, _as_state, _check_inputs
 from .._program import compile_graph
 from ._common import OnnxExportError, require_onnx
 from ._export_graph import Graph, Value
-from ._export_rules_array import BATCH_PARAMS, RULES as _ARRAY_RULES
-from ._export_rules_math import RULES as _MATH_RULES
+from . import _export_rules_math  # noqa: F401 - fills the rule table
+from ._export_registry import RULES
+from ._export_rules_array import BATCH_PARAMS
 from ._export_trace import Batch, StepsDiffer, merge_traces, primitive_table, trace
 
 __all__ = ["export", "RULES", "UNEXPORTED", "OPSETS"]
 
-RULES = {**_MATH_RULES, **_ARRAY_RULES}
 
 _GRADIENT = "a gradient (VJP) primitive: inference never runs it"
 UNEXPORTED = {  # primitive -> why it has no rule, by design

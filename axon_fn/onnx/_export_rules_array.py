@@ -12,22 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import OnnxExportError
+from ._export_registry import rule as _rule
 from ._export_graph import INT64_MAX, INT64_MIN
 from ._export_trace import Batch
 
-__all__ = ["RULES", "BATCH_PARAMS"]
+__all__ = ["BATCH_PARAMS"]
 
-RULES = {}
 # primitives whose settings may hold batch-sized ints (as Batch); every other rule gets ints
 BATCH_PARAMS = {"reshape", "broadcast_to", "conv_general_input_grad"}
-
-
-def _rule(*names):
-    def register(fn):
-        for name in names:
-            RULES[name] = fn
-        return fn
-    return register
 
 
 def _is_batch(d):

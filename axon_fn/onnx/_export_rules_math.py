@@ -15,18 +15,10 @@ import numpy as np
 
 from ..ops.einsum import _plan
 from ._common import OnnxExportError
+from ._export_registry import rule as _rule
 
-__all__ = ["RULES"]
+__all__ = []
 
-RULES = {}
-
-
-def _rule(*names):
-    def register(fn):
-        for name in names:
-            RULES[name] = fn
-        return fn
-    return register
 
 
 def _axes(axis, ndim):
@@ -49,7 +41,7 @@ for _name, _op in {"abs": "Abs", "negative": "Neg", "exp": "Exp", "log": "Log", 
                    "sin": "Sin", "cos": "Cos", "tanh": "Tanh", "erf": "Erf",
                    "sigmoid": "Sigmoid", "relu": "Relu", "sign": "Sign", "floor": "Floor",
                    "ceil": "Ceil"}.items():
-    RULES[_name] = _unary(_op)
+    _rule(_name)(_unary(_op))
 
 
 def _binary(op_type):
@@ -60,7 +52,7 @@ def _binary(op_type):
 
 for _name, _op in {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
                    "power": "Pow", "maximum": "Max", "minimum": "Min"}.items():
-    RULES[_name] = _binary(_op)
+    _rule(_name)(_binary(_op))
 
 
 def _common_dtype(ins):
@@ -77,8 +69,8 @@ def _compare(op_type, negate=False):
 
 for _name, _op in {"equal": "Equal", "less": "Less", "less_equal": "LessOrEqual",
                    "greater": "Greater", "greater_equal": "GreaterOrEqual"}.items():
-    RULES[_name] = _compare(_op)
-RULES["not_equal"] = _compare("Equal", negate=True)
+    _rule(_name)(_compare(_op))
+_rule("not_equal")(_compare("Equal", negate=True))
 
 
 def _logical(op_type):
@@ -89,7 +81,7 @@ def _logical(op_type):
 
 for _name, _op in {"logical_and": "And", "logical_or": "Or", "logical_xor": "Xor",
                    "logical_not": "Not"}.items():
-    RULES[_name] = _logical(_op)
+    _rule(_name)(_logical(_op))
 
 
 @_rule("isnan")
@@ -203,10 +195,10 @@ def _reduction(op_type):
     return emit
 
 
-RULES["sum"] = _reduction("ReduceSum")
-RULES["max"] = _reduction("ReduceMax")
-RULES["min"] = _reduction("ReduceMin")
-RULES["prod"] = _reduction("ReduceProd")
+_rule("sum")(_reduction("ReduceSum"))
+_rule("max")(_reduction("ReduceMax"))
+_rule("min")(_reduction("ReduceMin"))
+_rule("prod")(_reduction("ReduceProd"))
 
 
 def _arg(op_type):
@@ -223,8 +215,8 @@ def _arg(op_type):
     return emit
 
 
-RULES["argmax"] = _arg("ArgMax")
-RULES["argmin"] = _arg("ArgMin")
+_rule("argmax")(_arg("ArgMax"))
+_rule("argmin")(_arg("ArgMin"))
 
 
 @_rule("cumsum")
