@@ -115,12 +115,10 @@ class _Importer:
                 self.values[name] = Value.constant(array)
             else:
                 self.values[name] = Value.initializer_of(name, array, uses.get(name, 0))
-        inputs = []
         for info in graph_proto.input:
             if info.name in initializers:
                 continue  # an initializer listed as an input (older exporters): a parameter
             node = self._input(info)
-            inputs.append(node)
             self.values[info.name] = Value.of_node(node, node.meta["shape"],
                                                    node.meta["dtype"] or np.dtype("float32"))
         for index, node_proto in enumerate(graph_proto.node):
