@@ -22,7 +22,11 @@ import math
 
 import numpy as np
 
-from .errors import AxonError, BackendMismatchError, ShapeError, StagingError, TracerError
+from ._signature import numpy_signature_op
+from .errors import (
+    AxonError, AxonTypeError, BackendMismatchError, ShapeError, StagingError, TracerError,
+    add_note,
+)
 
 __all__ = ["AbstractArray", "Tracer", "Trace", "Staged", "Recording", "Primitive", "VariadicVJP",
            "primitive", "stageable", "PRIMITIVES", "full_value", "backing_value", "numpy_backed"]
@@ -427,7 +431,8 @@ class Primitive:
         return f"Primitive({self.name!r})"
 
 
-def primitive(name, impl, shape_rule, vjps=None, *, gpu=None, doc=None):
+def primitive(name, impl, shape_rule, vjps=None, *, gpu=None, doc=None, signature=None,
+              normalize=None, ignore=()):
     """Register a primitive and return its op function.
 
     ``impl(xp, *arrays, **static)`` is the forward against an array module; ``vjps`` holds one
@@ -435,6 +440,11 @@ def primitive(name, impl, shape_rule, vjps=None, *, gpu=None, doc=None):
     an argument that takes no gradient, e.g. integer indices); ``vjps=None`` marks the whole
     primitive as non-differentiable. ``shape_rule(*arrays, **static) -> AbstractArray`` must
     raise :class:`ShapeError` for inputs that do not fit.
+
+    ``signature`` (numpy's parameters as Python source, e.g. ``"a, axis=None, out=None"``) makes
+    the returned op bind its arguments exactly as numpy's function of that name does (see
+    :mod:`axon_fn._signature`); without it, arrays are positional and settings keyword-only.
+    Either way ``prim.op`` is the internal form (arrays positional, settings keyword).
     """
     if name in PRIMITIVES:
         raise AxonError(f"primitive {name!r} is registered twice")
@@ -456,7 +466,20 @@ def primitive(name, impl, shape_rule, vjps=None, *, gpu=None, doc=None):
     op.primitive = prim
     prim.op = op
     PRIMITIVES[name] = prim
-    return op
+    if signature is None:
+        return op
+    public = numpy_signature_op(prim, signature, fast=fast, bind=_bind, explain=_explain,
+                                refuse=_refuse, cast=lambda: PRIMITIVES["astype"].op,
+                                normalize=normalize, ignore=ignore)
+    public.__doc__ = doc
+    public.__qualname__ = name
+    public.primitive = prim
+    return public
+
+
+def _refuse(name, argument, value, why):
+    shown = f"<array of shape {value.shape}>" if hasattr(value, "shape") else repr(value)
+    raise AxonTypeError(f"{name}: {argument}={shown} is not supported: {why}")
 
 
 def _bind(prim, args, params):
@@ -472,6 +495,9 @@ def _bind(prim, args, params):
             staged = a.recording
         elif t is AbstractArray:
             abstract = True
+        elif t is list or t is tuple:  # array-likes, as numpy takes them
+            return _bind(prim, tuple(np.asarray(a) if type(a) in (list, tuple) else a
+                                     for a in args), params)
         elif t not in _FAST_TYPES and _is_cupy_type(t):
             gpu = True
     if trace is not None:
@@ -563,7 +589,7 @@ def _explain(prim, args, params, err):
     except Exception:
         pass
     shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in args)
-    err.add_note(f"in axon_fn op {prim.name!r} with argument shapes {shapes}")
+    add_note(err, f"in axon_fn op {prim.name!r} with argument shapes {shapes}")
 
 
 def _abstract(a):

@@ -65,7 +65,9 @@ def _kernel(base, *arrays):
 
 
 def _c(a):
-    return np.ascontiguousarray(a)
+    """``a`` C-contiguous, with its shape kept (``np.ascontiguousarray`` makes a 0-d array
+    1-d)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _ints(value, n=None):
@@ -209,7 +211,7 @@ def _xent_labels(logits, labels, axis):
     if labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:axis] + logits.shape[axis + 1:]:
             return None
-        lab = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        lab = np.asarray(labels, dtype=np.int64, order="C").reshape(-1)
         if lab.size and (labels.min() < 0 or labels.max() >= logits.shape[axis]):
             return None  # out of range: the numpy path decides (it raises or wraps)
         return "int", lab
@@ -255,6 +257,13 @@ def softmax_cross_entropy_grad(logits, labels, g, **static):
     else:
         _kernels["softmax_xent_dense_grad"][xr.dtype](_buf(xr), _buf(lab), _buf(gr), _buf(out),
                                                      rows, cols)
+        # The kernel computes (p - y) g; the derivative of the loss is (p sum(y) - y) g, which
+        # differs for labels that do not sum to one: add p (sum(y) - 1) g where they do not.
+        excess = lab.reshape(rows, cols).sum(axis=1) - 1
+        if excess.any():
+            p = np.empty(xr.shape, xr.dtype)
+            _kernels["softmax"][xr.dtype](_buf(xr), _buf(p), rows, cols)
+            out += p * (excess * gr).astype(xr.dtype).reshape(xr.shape[:-1] + (1,))
     return _back(out, axis, logits.ndim)
 
 

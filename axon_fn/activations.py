@@ -83,6 +83,10 @@ def gelu(x, approximate=False):
 def hard_sigmoid(x, alpha=0.2, beta=0.2):
     """Piecewise-linear sigmoid ``max(0, min(1, alpha * x + beta))`` (Axon's formula and defaults).
 
+    At the two kinks the gradient is ``alpha`` (the inside slope, the convention of
+    ``ops.clip`` and PyTorch's ``clamp``); PyTorch's ``hardsigmoid`` gives 0 there. Only inputs
+    exactly at a kink see the difference.
+
     >>> import numpy as np
     >>> hard_sigmoid(np.array([-10.0, 0.0, 10.0])).tolist()
     [0.0, 0.2, 1.0]
@@ -93,6 +97,10 @@ def hard_sigmoid(x, alpha=0.2, beta=0.2):
 def hard_silu(x, alpha=0.2, beta=0.2):
     """Hard SiLU (hard swish): ``x * hard_sigmoid(x, alpha, beta)``.
 
+    At the kinks the gradient is ``hard_sigmoid(x) + alpha * x`` (the product rule with the
+    inside slope), which is PyTorch's ``hardswish`` convention (-0.5 and 1.5 at -3 and 3 for its
+    ``alpha=1/6, beta=0.5``).
+
     >>> import numpy as np
     >>> hard_silu(np.array([-10.0, 10.0])).tolist()
     [-0.0, 10.0]
@@ -102,6 +110,9 @@ def hard_silu(x, alpha=0.2, beta=0.2):
 
 def hard_tanh(x):
     """``x`` clipped to ``[-1, 1]``.
+
+    At -1 and 1 the gradient is 1 (the convention of ``ops.clip`` and PyTorch's ``clamp``);
+    PyTorch's ``hardtanh`` gives 0 there. Only inputs exactly at a kink see the difference.
 
     >>> import numpy as np
     >>> hard_tanh(np.array([-3.0, 0.5, 3.0])).tolist()
@@ -182,6 +193,9 @@ def relu(x):
 
 def relu6(x):
     """``min(max(x, 0), 6)``.
+
+    At 0 and 6 the gradient is 1 (the convention of ``ops.clip`` and PyTorch's ``clamp``);
+    PyTorch's ``relu6`` gives 0 there. Only inputs exactly at a kink see the difference.
 
     >>> import numpy as np
     >>> relu6(np.array([-1.0, 3.0, 9.0])).tolist()

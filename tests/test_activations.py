@@ -154,3 +154,25 @@ def test_eval_shape():
         expected = (2, 1) if name == "log_sumexp" else (2, 3)
         assert out.shape == expected, name
         assert out.dtype == np.float32, name
+
+
+def test_gradient_conventions_at_the_kinks():
+    """Documented in each docstring: clip's convention (the inside slope) for relu6, hard_tanh
+    and hard_sigmoid; PyTorch's hardswish values for hard_silu; 0 for the hinge losses."""
+    import axon_fn
+    from axon_fn import activations, losses, ops
+
+    def slope(fn, x):
+        return axon_fn.grad(lambda v: ops.sum(fn(v)))(np.array(x, np.float64))
+
+    np.testing.assert_array_equal(slope(activations.relu6, [0.0, 6.0]), [1.0, 1.0])
+    np.testing.assert_array_equal(slope(activations.hard_tanh, [-1.0, 1.0]), [1.0, 1.0])
+    np.testing.assert_array_equal(slope(activations.hard_sigmoid, [-1.0, 4.0]), [0.2, 0.2])
+    torch_hardswish = lambda v: activations.hard_silu(v, alpha=1 / 6, beta=0.5)  # noqa: E731
+    np.testing.assert_allclose(slope(torch_hardswish, [-3.0, 3.0]), [-0.5, 1.5], rtol=1e-12)
+    y = np.array([[1.0, -1.0]])
+    g = axon_fn.grad(lambda p: losses.hinge(y, p))(np.array([[1.0, -1.0]]))
+    np.testing.assert_array_equal(g, [[0.0, 0.0]])
+    g = axon_fn.grad(lambda p: losses.categorical_hinge(np.array([[0.0, 1.0]]), p))(
+        np.array([[0.0, 1.0]]))
+    np.testing.assert_array_equal(g, [[0.0, 0.0]])

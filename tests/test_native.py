@@ -570,3 +570,39 @@ def test_kernel_threads_follow_axon_fn_num_threads():
     expected = 1 if (os.cpu_count() or 1) <= 2 else None  # the default on small machines
     default = int(run_python(code, AXON_FN_NUM_THREADS=""))
     assert default == expected or expected is None
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_dense_labels_that_do_not_sum_to_one(dtype, native_only):
+    """The gradient is softmax(z) * sum(y) - y: it differentiates the loss's own value."""
+    logits = rand((4, 5), dtype, 1, scale=2.0)
+    labels = np.abs(rand((4, 5), dtype, 2)) * np.array([[0.5], [1.0], [2.0], [0.0]], dtype)
+    g = rand((4,), dtype, 3)
+    native = check_same("softmax_cross_entropy_grad", native_only, (logits, labels, g),
+                        {"axis": 1})
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = (p * labels.sum(1, keepdims=True) - labels) * g[:, None]
+    np.testing.assert_allclose(native, expected, **tolerance(dtype))
+
+
+def test_cross_entropy_gradient_differentiates_its_value_for_any_labels():
+    from axon_fn.testing import check_grads
+
+    labels = np.abs(rand((3, 4), np.float64, 5)) * 1.7
+    check_grads(lambda z, y: axon_fn.ops.sum(axon_fn.ops.softmax_cross_entropy(z, y)),
+                rand((3, 4), np.float64, 6), labels, order=2)
+
+
+@needs_native
+@pytest.mark.parametrize("name", ["sigmoid", "relu", "tanh"])
+def test_zero_dimensional_arrays_keep_their_shape(name, native_only, monkeypatch):
+    monkeypatch.setitem(_native_ops.ELEMENTWISE_MIN_SIZE, name, 0)
+    for dtype in DTYPES:
+        x = np.array(0.25, dtype)
+        out = ALL_WRAPPERS[name](x)
+        assert out.shape == () and out.dtype == dtype
+        grad = ALL_WRAPPERS[f"{name}_grad"](np.array(1.0, dtype), out)
+        assert grad.shape == ()
+    assert axon_fn.ops.sigmoid(np.array(0.0)).shape == ()

@@ -153,12 +153,14 @@ def adaptive_avg_pool(x, *, output_size, channels="last"):
 
 def adaptive_max_pool(x, *, output_size, channels="last"):
     """Max pooling to a fixed spatial ``output_size``; windows as :func:`adaptive_avg_pool`.
+    Where a window's maximum is tied, its gradient goes to the first of the tied elements, as
+    in :func:`max_pool` and PyTorch.
 
     >>> import numpy as np
     >>> adaptive_max_pool(np.array([[[1.0], [5.0], [2.0], [8.0], [3.0]]]), output_size=2)[0, :, 0]
     array([5., 8.])
     """
-    return _adaptive("adaptive_max_pool", x, output_size, channels, ops.max)
+    return _adaptive("adaptive_max_pool", x, output_size, channels, _max_to_one)
 
 
 def adaptive_lp_pool(x, *, norm=2, output_size, channels="last"):
@@ -174,6 +176,46 @@ def adaptive_lp_pool(x, *, norm=2, output_size, channels="last"):
     _layout(layer, x, channels)  # a bad input is reported before ops.power sees it
     total = _adaptive(layer, ops.power(x, norm), output_size, channels, ops.sum)
     return ops.power(total, 1.0 / norm)
+
+
+def _max_to_one(x, axis, keepdims=False):
+    """The maximum over ``axis`` (an int or a tuple) with the whole gradient routed to one
+    element, the first maximum in row-major order, as :func:`max_pool` and PyTorch do
+    (``ops.max`` shares it equally between tied elements, as JAX does). The forward pass is
+    ``ops.max`` itself (one ReduceMax in an exported model); only the VJP differs."""
+    key = ((int(axis),) if is_int(axis) else tuple(int(a) for a in axis), bool(keepdims))
+    reduce = _MAX_TO_ONE.get(key)
+    if reduce is None:
+        reduce = _MAX_TO_ONE[key] = _max_to_one_for(*key)
+    return reduce(x)
+
+
+_MAX_TO_ONE: dict = {}
+
+
+def _max_to_one_for(axes, keepdims):
+    from ..autodiff.api import custom_vjp, vjp
+
+    @custom_vjp
+    def reduce(x):
+        return ops.max(x, axes, keepdims=keepdims)
+
+    def pick_first(x):
+        shape = shape_of(x)
+        kept = tuple(a % len(shape) for a in axes)
+        rest = [i for i in range(len(shape)) if i not in kept]
+        moved = ops.transpose(x, tuple(rest + list(kept)))
+        flat = ops.reshape(moved, tuple(shape[i] for i in rest) + (-1,))
+        out = ops.take_along_axis(flat, ops.argmax(flat, -1, keepdims=True), -1)
+        return ops.reshape(out, tuple(1 if i in kept else d for i, d in enumerate(shape))
+                           if keepdims else tuple(shape[i] for i in rest))
+
+    def backward(x, g):
+        _, pull_back = vjp(pick_first, x)
+        return pull_back(g)
+
+    reduce.defvjp(lambda x: (reduce(x), x), backward)
+    return reduce
 
 
 # Global pooling ----------------------------------------------------------------------------------
@@ -196,13 +238,15 @@ def global_avg_pool(x, *, keep_axes=False, channels="last"):
 
 
 def global_max_pool(x, *, keep_axes=False, channels="last"):
-    """Maximum over every spatial axis; shapes as :func:`global_avg_pool`.
+    """Maximum over every spatial axis; shapes as :func:`global_avg_pool`. Where the maximum is
+    tied, the gradient goes to the first of the tied elements (row-major), as in
+    :func:`max_pool` and PyTorch.
 
     >>> import numpy as np
     >>> global_max_pool(np.arange(8.0).reshape(1, 2, 2, 2), keep_axes=True).shape
     (1, 1, 1, 2)
     """
-    return _global("global_max_pool", x, keep_axes, channels, ops.max)
+    return _global("global_max_pool", x, keep_axes, channels, _max_to_one)
 
 
 def global_lp_pool(x, *, norm=2, keep_axes=False, channels="last"):

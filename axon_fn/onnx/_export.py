@@ -34,6 +34,8 @@ UNEXPORTED = {  # primitive -> why it has no rule, by design
         "softmax_cross_entropy_grad", "prod_of_others")},
     "index_add": "a scatter-add, the VJP of the gathers: inference never runs it",
     "softmax_cross_entropy": "a training loss: a model's forward pass does not call it",
+    **{name: "ONNX has no matrix decomposition or solver operator" for name in (
+        "solve", "cholesky", "qr", "svd", "eigh", "slogdet")},
 }
 
 OPSETS = range(13, 22)

@@ -40,7 +40,9 @@ def _unary(op_type):
 for _name, _op in {"abs": "Abs", "negative": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
                    "sin": "Sin", "cos": "Cos", "tanh": "Tanh", "erf": "Erf",
                    "sigmoid": "Sigmoid", "relu": "Relu", "sign": "Sign", "floor": "Floor",
-                   "ceil": "Ceil"}.items():
+                   "ceil": "Ceil", "tan": "Tan", "arcsin": "Asin", "arccos": "Acos",
+                   "arctan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "arcsinh": "Asinh",
+                   "arccosh": "Acosh", "arctanh": "Atanh"}.items():
     _rule(_name)(_unary(_op))
 
 
@@ -53,6 +55,70 @@ def _binary(op_type):
 for _name, _op in {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
                    "power": "Pow", "maximum": "Max", "minimum": "Min"}.items():
     _rule(_name)(_binary(_op))
+
+
+def _floor_quotient(g, x, y, dtype):
+    """floor(x / y) in ``dtype``; integers divide in float64 (exact below 2**53), since ONNX's
+    integer Div truncates toward zero where numpy floors."""
+    if np.dtype(dtype).kind in "iu":
+        q = g.node("Floor", [g.node("Div", [g.get(x, np.float64), g.get(y, np.float64)])])
+        return g.cast(q, np.float64, dtype)
+    return g.node("Floor", [g.node("Div", [g.get(x, dtype), g.get(y, dtype)])])
+
+
+@_rule("floor_divide")
+def _floor_divide(g, ins, out):
+    return _floor_quotient(g, ins[0], ins[1], out.dtype)
+
+
+@_rule("mod")
+def _mod(g, ins, out):
+    # numpy's remainder takes the divisor's sign: x - floor(x / y) * y
+    x, y = ins
+    if out.dtype.kind in "iu":  # ONNX's integer Mod (fmod=0) has that sign rule already
+        return g.node("Mod", [g.get(x, out.dtype), g.get(y, out.dtype)])
+    product = g.node("Mul", [_floor_quotient(g, x, y, out.dtype), g.get(y, out.dtype)])
+    return g.node("Sub", [g.get(x, out.dtype), product])
+
+
+@_rule("arctan2")
+def _arctan2(g, ins, out):
+    # atan(y / x), moved by pi into the left half-plane; x == 0 gives +-pi/2 (0 at the origin)
+    y, x = (g.get(v, out.dtype) for v in ins)
+    zero, pi = g.const(0, out.dtype), g.const(np.pi, out.dtype)
+    x_zero = g.node("Equal", [x, zero])
+    safe_x = g.node("Where", [x_zero, g.const(1, out.dtype), x])
+    angle = g.node("Atan", [g.node("Div", [y, safe_x])])
+    y_negative = g.node("Less", [y, zero])
+    turn = g.node("Where", [y_negative, g.node("Neg", [pi]), pi])
+    left = g.node("Add", [angle, turn])
+    angle = g.node("Where", [g.node("Less", [x, zero]), left, angle])
+    axis = g.node("Mul", [g.node("Sign", [y]), g.const(np.pi / 2, out.dtype)])
+    return g.node("Where", [x_zero, axis, angle])
+
+
+@_rule("argsort")
+def _argsort(g, ins, out, *, axis, kind=None, stable=None):
+    # TopK keeps equal values in index order (ONNX spec), so it is a stable argsort
+    (x,) = ins
+    axis = int(axis) % x.ndim
+    size = x.shape[axis]
+    if not isinstance(size, (int, np.integer)):
+        raise OnnxExportError("argsort along the batch axis cannot be exported")
+    indices = g.node("TopK", [g.get(x), g.ints([size])], outputs=2, axis=axis, largest=0,
+                     sorted=1)[1]
+    return g.cast(indices, np.int64, out.dtype)
+
+
+@_rule("searchsorted")
+def _searchsorted(g, ins, out, *, side):
+    # the insertion index counts the sorted entries before v: a < v (left) or a <= v (right)
+    a, v = ins
+    dtype = _common_dtype(ins)
+    values = g.node("Unsqueeze", [g.get(v, dtype), g.ints([-1])])
+    before = g.node("Less" if side == "left" else "LessOrEqual", [g.get(a, dtype), values])
+    counts = g.reduce("ReduceSum", g.cast(before, np.bool_, np.int64), [-1], keepdims=0)
+    return g.cast(counts, np.int64, out.dtype)
 
 
 def _common_dtype(ins):

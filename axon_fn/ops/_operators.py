@@ -15,12 +15,12 @@ def _flip(fn):
     return lambda self, other: fn(other, self)
 
 
-def _reshape(self, *shape, **kw):
+def _reshape(self, *shape, order="C", **kw):
     if "shape" in kw:
         shape = kw["shape"]
     elif len(shape) == 1 and not isinstance(shape[0], int):
         shape = shape[0]
-    return shape_ops.reshape(self, shape=shape)
+    return shape_ops.reshape(self, shape, order)
 
 
 def _transpose(self, *axes):
@@ -31,29 +31,50 @@ def _transpose(self, *axes):
 
 shape_ops = shape
 
+def _method(fn):
+    """``fn`` as an array method: ``x.sum(1)`` is ``sum(x, 1)``, numpy's arguments and all."""
+    return lambda self, *args, **kwargs: fn(self, *args, **kwargs)
+
+
+def _round(self, decimals=0):
+    return ew.round(self, decimals)
+
+
 _METHODS = {
     "__add__": ew.add, "__radd__": _flip(ew.add),
     "__sub__": ew.subtract, "__rsub__": _flip(ew.subtract),
     "__mul__": ew.multiply, "__rmul__": _flip(ew.multiply),
     "__truediv__": ew.divide, "__rtruediv__": _flip(ew.divide),
+    "__floordiv__": ew.floor_divide, "__rfloordiv__": _flip(ew.floor_divide),
+    "__mod__": ew.mod, "__rmod__": _flip(ew.mod),
     "__pow__": ew.power, "__rpow__": _flip(ew.power),
     "__matmul__": linalg.matmul, "__rmatmul__": _flip(linalg.matmul),
     "__neg__": ew.negative, "__pos__": lambda self: self, "__abs__": ew.abs,
     "__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
     "__eq__": ew.equal, "__ne__": ew.not_equal,
-    "__and__": ew.logical_and, "__or__": ew.logical_or, "__invert__": ew.logical_not,
-    "sum": lambda self, axis=None, keepdims=False: reductions.sum(self, axis=axis,
-                                                                   keepdims=keepdims),
-    "mean": lambda self, axis=None, keepdims=False: reductions.mean(self, axis, keepdims),
-    "max": lambda self, axis=None, keepdims=False: reductions.max(self, axis=axis,
-                                                                   keepdims=keepdims),
-    "min": lambda self, axis=None, keepdims=False: reductions.min(self, axis=axis,
-                                                                   keepdims=keepdims),
-    "astype": lambda self, dtype: ew.astype(self, dtype=dtype),
+    "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
+    "__invert__": ew.logical_not,
+    "sum": _method(reductions.sum), "mean": _method(reductions.mean),
+    "max": _method(reductions.max), "min": _method(reductions.min),
+    "prod": _method(reductions.prod), "var": _method(reductions.var),
+    "std": _method(reductions.std), "cumsum": _method(reductions.cumsum),
+    "argmax": _method(reductions.argmax), "argmin": _method(reductions.argmin),
+    "clip": _method(ew.clip), "squeeze": _method(shape.squeeze),
+    "ravel": lambda self, order="C": shape.reshape(self, (-1,), order),
+    "flatten": lambda self, order="C": shape.reshape(self, (-1,), order),
+    "dot": lambda self, b, out=None: _dot()(self, b),
+    "round": _round,
+    "astype": lambda self, dtype, *args, **kwargs: ew.astype(self, dtype, *args, **kwargs),
     "reshape": _reshape,
     "transpose": _transpose,
     "T": property(lambda self: shape.transpose(self)),
 }
+
+
+def _dot():
+    from .einsum import dot
+
+    return dot
 
 
 def install():

@@ -19,8 +19,9 @@ def shape_of(x):
 
 
 def as_operand(a):
-    """Arrays, tracers and abstract arrays as they are; nested lists and scalars as numpy."""
-    if isinstance(a, (list, tuple, int, float, bool)):
+    """Arrays, tracers, abstract arrays and Python scalars as they are (scalars stay weakly
+    typed, as numpy 2 treats them); nested lists and tuples as numpy arrays."""
+    if type(a) is list or type(a) is tuple:
         return np.asarray(a)
     return a
 
@@ -135,3 +136,75 @@ def no_second_order(name):
 
     rule.second_order_unsupported = True
     return rule
+
+
+def canonical_axis(axis):
+    """An ``axis`` setting as recorded: None, an int, or a tuple of ints (lists and numpy
+    integers are accepted at the surface)."""
+    kind = type(axis)
+    if axis is None or kind is int:
+        return axis
+    if kind is tuple or kind is list:
+        return tuple(a if type(a) is int else int(a) for a in axis)
+    return int(axis)
+
+
+canonical_axis.canonical_types = (type(None), int)
+
+
+def canonical_shape(shape):
+    """A ``shape`` setting as recorded: a tuple of ints (numpy also takes a bare int)."""
+    if type(shape) is tuple:
+        for d in shape:
+            if type(d) is not int:
+                return tuple(int(d) for d in shape)
+        return shape
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(d) for d in shape)
+
+
+canonical_shape.canonical_types = (tuple,)
+
+
+def named(fn):
+    """Make the errors raised inside composite ``fn`` name ``fn`` (``mean: ...``, not
+    ``sum: ...``), keeping their class (a ShapeError stays a ShapeError, hence a ValueError).
+
+    The wrapper is built on ``fn``'s globals, so doctest still finds ``fn``'s docstring in its
+    module.
+    """
+    import functools
+    import types
+
+    from ..errors import AxonError
+
+    name = fn.__name__
+
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AxonError as err:
+            message = err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else ""
+            prefix, sep, rest = message.partition(": ")
+            if not sep or prefix == name or not prefix.isidentifier():
+                raise
+            try:
+                renamed = type(err)(f"{name}: {rest}")
+            except Exception:
+                raise err from None
+            raise renamed from err
+
+    rebuilt = types.FunctionType(wrapper.__code__, fn.__globals__, name, None,
+                                 wrapper.__closure__)
+    return functools.wraps(fn)(rebuilt)
+
+
+def primitive_doctests(namespace):
+    """``__test__`` for a module defining primitives: their op functions are compiled outside
+    the module (see :mod:`axon_fn._signature`), so doctest would not find their examples."""
+    module = namespace["__name__"]
+    return {name: fn.__doc__ for name, fn in list(namespace.items())
+            if callable(fn) and hasattr(fn, "primitive") and ">>>" in (fn.__doc__ or "")
+            and getattr(fn, "__globals__", namespace) is not namespace
+            and getattr(fn.primitive.impl, "__module__", None) == module}

@@ -1,4 +1,5 @@
-"""Array creation: zeros, ones, full, *_like, arange, eye. Not differentiable (no array inputs).
+"""Array creation: zeros, ones, empty, full, *_like, arange, linspace, eye, identity; not
+differentiable (no array inputs).
 
 ``like=`` picks the backend (numpy or cupy) from an existing array.
 
@@ -18,53 +19,126 @@ def _xp(like):
     return np if like is None else array_module(like)
 
 
-def zeros(shape, dtype="float32", *, like=None):
-    """An array of zeros (float32 by default, like PyTorch and JAX)."""
-    return _xp(like).zeros(shape, dtype)
+def _float32_default(dtype):
+    return np.float32 if dtype is None else dtype
 
 
-def ones(shape, dtype="float32", *, like=None):
-    """An array of ones (float32 by default)."""
-    return _xp(like).ones(shape, dtype)
+def zeros(shape, dtype="float32", order="C", *, device=None, like=None):
+    """An array of zeros; float32 by default (a deliberate difference from numpy's float64,
+    like PyTorch and JAX). ``like=`` picks the backend from an array.
+
+    >>> zeros((2,))
+    array([0., 0.], dtype=float32)
+    """
+    return _xp(like).zeros(shape, _float32_default(dtype), order)
 
 
-def full(shape, value, dtype="float32", *, like=None):
-    """An array filled with ``value``."""
-    return _xp(like).full(shape, value, dtype)
+def ones(shape, dtype="float32", order="C", *, device=None, like=None):
+    """An array of ones (float32 by default, unlike numpy).
+
+    >>> ones(2, np.float64)
+    array([1., 1.])
+    """
+    return _xp(like).ones(shape, _float32_default(dtype), order)
 
 
-def _like(fn, x, dtype, *value):
+def empty(shape, dtype="float32", order="C", *, device=None, like=None):
+    """An array of ``shape`` (float32 by default, unlike numpy); axon_fn fills it with zeros,
+    so its contents are defined.
+
+    >>> empty((1, 2)).shape
+    (1, 2)
+    """
+    return _xp(like).zeros(shape, _float32_default(dtype), order)
+
+
+def full(shape, fill_value, dtype="float32", order="C", *, device=None, like=None):
+    """An array filled with ``fill_value`` (float32 by default, unlike numpy, which takes the
+    dtype of ``fill_value``).
+
+    >>> full(2, 7)
+    array([7., 7.], dtype=float32)
+    """
+    return _xp(like).full(shape, fill_value, _float32_default(dtype), order)
+
+
+def _like(fn, x, dtype, shape, *value):
     x = full_value(x)
+    if not hasattr(x, "dtype"):
+        x = np.asarray(x)
     dtype = x.dtype if dtype is None else np.dtype(dtype)
+    shape = x.shape if shape is None else shape
     if isinstance(x, AbstractArray):
-        return AbstractArray(x.shape, dtype)
-    return fn(array_module(x), x.shape, dtype, *value)
+        return AbstractArray(shape, dtype)
+    return fn(array_module(x), shape, dtype, *value)
 
 
-def zeros_like(x, dtype=None):
-    """Zeros with the shape (and by default dtype and backend) of ``x``; never traced.
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """Zeros with the shape (and by default dtype and backend) of ``a``; never traced.
 
     >>> zeros_like(np.ones((2,), np.float32))
     array([0., 0.], dtype=float32)
     """
-    return _like(lambda xp, s, d: xp.zeros(s, d), x, dtype)
+    return _like(lambda xp, s, d: xp.zeros(s, d), a, dtype, shape)
 
 
-def ones_like(x, dtype=None):
-    """Ones with the shape (and by default dtype and backend) of ``x``; never traced."""
-    return _like(lambda xp, s, d: xp.ones(s, d), x, dtype)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """Ones with the shape (and by default dtype and backend) of ``a``; never traced.
+
+    >>> ones_like(np.zeros(2))
+    array([1., 1.])
+    """
+    return _like(lambda xp, s, d: xp.ones(s, d), a, dtype, shape)
 
 
-def full_like(x, value, dtype=None):
-    """``value`` everywhere, with the shape (and by default dtype and backend) of ``x``."""
-    return _like(lambda xp, s, d, v: xp.full(s, v, d), x, dtype, value)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """``fill_value`` everywhere, with the shape (and by default dtype and backend) of ``a``.
+
+    >>> full_like(np.zeros(2), 3.0)
+    array([3., 3.])
+    """
+    return _like(lambda xp, s, d, v: xp.full(s, v, d), a, dtype, shape, fill_value)
 
 
-def arange(start, stop=None, step=1, dtype=None, *, like=None):
-    """Evenly spaced values in ``[start, stop)``, as ``numpy.arange``."""
-    return _xp(like).arange(start, stop, step, dtype=dtype)
+def arange(start, stop=None, step=None, dtype=None, *, device=None, like=None):
+    """Evenly spaced values in ``[start, stop)``, as ``numpy.arange`` (numpy's dtype rules:
+    integers for integer arguments).
+
+    >>> arange(3)
+    array([0, 1, 2])
+    """
+    if stop is None:
+        start, stop = 0, start
+    return _xp(like).arange(start, stop, 1 if step is None else step, dtype=dtype)
 
 
-def eye(n, m=None, dtype="float32", *, like=None):
-    """An ``n x m`` matrix with ones on the diagonal."""
-    return _xp(like).eye(n, m, dtype=dtype)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
+             device=None, like=None):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included when ``endpoint``),
+    as ``numpy.linspace`` (float64 by default, like numpy).
+
+    >>> linspace(0.0, 1.0, 5)
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    return _xp(like).linspace(start, stop, num, endpoint, retstep, dtype, axis)
+
+
+def eye(N, M=None, k=0, dtype="float32", order="C", *, device=None, like=None):
+    """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default, unlike
+    numpy).
+
+    >>> eye(2, k=1)
+    array([[0., 1.],
+           [0., 0.]], dtype=float32)
+    """
+    return _xp(like).eye(N, M, k, dtype=_float32_default(dtype), order=order)
+
+
+def identity(n, dtype="float32", *, like=None):
+    """The ``n x n`` identity matrix (float32 by default, unlike numpy).
+
+    >>> identity(2)
+    array([[1., 0.],
+           [0., 1.]], dtype=float32)
+    """
+    return eye(n, dtype=dtype, like=like)

@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 
 from .._core import AbstractArray, VariadicVJP, primitive
-from ..errors import ShapeError
+from ..errors import AxonTypeError, ShapeError
 from ._rules import as_operand, normalize_axis, result_dtype, shape_of
 from .creation import eye
 from .elementwise import multiply
@@ -210,7 +210,7 @@ _einsum = primitive(
 )
 
 
-def einsum(subscripts, *operands):
+def einsum(subscripts, *operands, out=None, optimize=False):
     """Einstein summation over ``operands`` as ``np.einsum`` with a subscripts string.
 
     Explicit (``"ij,jk->ik"``) and implicit (``"ij,jk"``) modes, ``...`` for broadcast
@@ -222,6 +222,8 @@ def einsum(subscripts, *operands):
     >>> float(einsum("ii", np.eye(3)))
     3.0
     """
+    if out is not None:
+        raise AxonTypeError("einsum: out= is not supported: axon_fn ops return new arrays")
     if len(operands) > _MAX_OPERANDS:
         raise ShapeError(f"einsum: at most {_MAX_OPERANDS} operands, got {len(operands)}")
     return _einsum(*(as_operand(o) for o in operands), subscripts=subscripts)
@@ -230,7 +232,7 @@ def einsum(subscripts, *operands):
 # Compositions ------------------------------------------------------------------------------------
 
 
-def tensordot(x, y, axes=2):
+def tensordot(a, b, axes=2):
     """Sum of products over ``axes``: the last ``axes`` axes of ``x`` with the first of ``y``
     for an int, or the axes named by a pair of sequences, as ``np.tensordot``.
 
@@ -239,6 +241,7 @@ def tensordot(x, y, axes=2):
     >>> tensordot(np.ones((2, 3)), np.ones((4, 2)), axes=([0], [1])).shape
     (3, 4)
     """
+    x, y = as_operand(a), as_operand(b)
     xs, ys = shape_of(x), shape_of(y)
     if isinstance(axes, (int, np.integer)):
         if not 0 <= axes <= min(len(xs), len(ys)):
@@ -269,7 +272,7 @@ def tensordot(x, y, axes=2):
     return _einsum(x, y, subscripts="".join(x_term) + "," + "".join(y_term) + "->" + "".join(out))
 
 
-def dot(x, y):
+def dot(a, b, out=None):
     """numpy's ``dot``: a product for scalars, the inner product of vectors, the matrix product
     for 2-d operands, and for N-d a sum over the last axis of ``x`` and the second-to-last of
     ``y``.
@@ -279,6 +282,9 @@ def dot(x, y):
     >>> dot(np.ones((2, 3)), np.ones(3))
     array([3., 3.])
     """
+    if out is not None:
+        raise AxonTypeError("dot: out= is not supported: axon_fn ops return new arrays")
+    x, y = as_operand(a), as_operand(b)
     x_rank, y_rank = len(shape_of(x)), len(shape_of(y))
     if x_rank == 0 or y_rank == 0:
         return multiply(x, y)
@@ -287,11 +293,13 @@ def dot(x, y):
     return tensordot(x, y, axes=([-1], [-2]))
 
 
-def outer(x, y):
+def outer(a, b, out=None):
     """The outer product of ``x`` and ``y`` (both flattened), as ``np.outer``.
 
     >>> outer(np.array([1.0, 2.0]), np.array([1.0, 10.0, 100.0]))
     array([[  1.,  10., 100.],
            [  2.,  20., 200.]])
     """
-    return multiply(reshape(x, shape=(-1, 1)), reshape(y, shape=(1, -1)))
+    if out is not None:
+        raise AxonTypeError("outer: out= is not supported: axon_fn ops return new arrays")
+    return multiply(reshape(as_operand(a), shape=(-1, 1)), reshape(as_operand(b), shape=(1, -1)))

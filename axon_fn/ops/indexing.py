@@ -21,7 +21,7 @@ import numpy as np
 from .._core import AbstractArray, full_value, primitive
 from ..backend import array_module
 from ..errors import AxonTypeError, ShapeError
-from ._rules import broadcast_shapes, dtype_of, normalize_axis, shape_of
+from ._rules import as_operand, broadcast_shapes, dtype_of, normalize_axis, shape_of
 from .creation import zeros_like
 from .shape import reshape
 
@@ -264,6 +264,8 @@ def getitem(x, index):
     array([[ 4.,  5.,  6.,  7.],
            [ 8.,  9., 10., 11.]])
     """
+    if type(x) is list:
+        x = np.asarray(x)
     shape = shape_of(x)
     index = normalize_index(index, shape)
     if _has_abstract(index):
@@ -354,7 +356,7 @@ _take = primitive(
 )
 
 
-def take(x, indices, axis=None):
+def take(a, indices, axis=None, out=None, mode=None):
     """Elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x`` if None).
 
     The result has shape ``x.shape[:axis] + indices.shape + x.shape[axis + 1:]``; negative
@@ -365,11 +367,22 @@ def take(x, indices, axis=None):
            [3., 4.],
            [1., 2.]])
     """
+    _no_out_or_mode("take", out, mode)
+    x = as_operand(a)
     indices = _as_indices(indices)
     _require_integer("take", indices)
     if axis is None:
         x, axis = reshape(x, shape=(-1,)), 0
     return _take(x, indices, axis=normalize_axis("take", axis, len(shape_of(x))))
+
+
+def _no_out_or_mode(name, out, mode):
+    if out is not None:
+        raise AxonTypeError(f"{name}: out={out!r} is not supported: axon_fn ops return new "
+                            "arrays; assign the result instead")
+    if mode not in (None, "raise"):
+        raise AxonTypeError(f"{name}: mode={mode!r} is not supported: indices must be in range "
+                            "(mode='raise')")
 
 
 def _take_along_axis_rule(x, indices, *, axis):
@@ -406,10 +419,11 @@ _take_along_axis = primitive(
 )
 
 
-def take_along_axis(x, indices, axis):
-    """Pick, along ``axis``, the elements of ``x`` that ``indices`` names (``np.take_along_axis``).
+def take_along_axis(arr, indices, axis=-1):
+    """Pick, along ``axis`` (the last by default, as numpy 2), the elements of ``arr`` that
+    ``indices`` names (``np.take_along_axis``).
 
-    ``indices`` has the rank of ``x``; other axes broadcast. With ``axis=None`` ``x`` is
+    ``indices`` has the rank of ``arr``; other axes broadcast. With ``axis=None`` ``arr`` is
     flattened and ``indices`` must be 1-d. Typical use: the log-probability of each label,
     ``take_along_axis(logp, labels[:, None], axis=1)``.
 
@@ -417,6 +431,7 @@ def take_along_axis(x, indices, axis):
     array([[2.],
            [3.]])
     """
+    x = as_operand(arr)
     indices = _as_indices(indices)
     _require_integer("take_along_axis", indices)
     if axis is None:
@@ -460,3 +475,8 @@ def one_hot(labels, num_classes, dtype="float32", axis=-1):
     labels = _as_indices(labels)
     _require_integer("one_hot", labels, "labels")
     return _one_hot(labels, num_classes=num_classes, dtype=np.dtype(dtype), axis=int(axis))
+
+
+from ._rules import primitive_doctests  # noqa: E402
+
+__test__ = primitive_doctests(globals())

@@ -71,17 +71,35 @@ _concatenate = primitive(
 )
 
 
-def concatenate(arrays, axis=0):
+def concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """Join a sequence of arrays along an existing ``axis`` (all arrays if ``axis`` is None,
     after flattening them).
 
     >>> concatenate([np.array([1.0, 2.0]), np.array([3.0])])
     array([1., 2., 3.])
     """
+    _no_out("concatenate", out, casting)
     arrays = [as_operand(a) for a in arrays]
     if axis is None:
         arrays, axis = [reshape(a, shape=(-1,)) for a in arrays], 0
-    return _concatenate(*arrays, axis=axis)
+    return _cast(_concatenate(*arrays, axis=axis), dtype)
+
+
+def _no_out(name, out, casting="same_kind"):
+    if out is not None:
+        raise AxonTypeError(f"{name}: out={out!r} is not supported: axon_fn ops return new "
+                            "arrays; assign the result instead")
+    if casting != "same_kind":
+        raise AxonTypeError(f"{name}: casting={casting!r} is not supported: only the default "
+                            "'same_kind'")
+
+
+def _cast(result, dtype):
+    if dtype is None:
+        return result
+    from .elementwise import astype
+
+    return astype(result, np.dtype(dtype))
 
 
 # stack -------------------------------------------------------------------------------------------
@@ -118,20 +136,21 @@ _stack = primitive(
 )
 
 
-def stack(arrays, axis=0):
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """Join a sequence of same-shaped arrays along a new ``axis``.
 
     >>> stack([np.zeros(2), np.ones(2)], axis=1)
     array([[0., 1.],
            [0., 1.]])
     """
-    return _stack(*(as_operand(a) for a in arrays), axis=axis)
+    _no_out("stack", out, casting)
+    return _cast(_stack(*(as_operand(a) for a in arrays), axis=axis), dtype)
 
 
 # split -------------------------------------------------------------------------------------------
 
 
-def split(x, indices_or_sections, axis=0):
+def split(ary, indices_or_sections, axis=0):
     """A list of sub-arrays of ``x`` along ``axis``, as ``np.split``.
 
     An integer ``N`` gives ``N`` equal parts (the axis length must divide evenly); a sequence
@@ -141,6 +160,7 @@ def split(x, indices_or_sections, axis=0):
     >>> [p.tolist() for p in split(np.arange(5.0), [2, 3])]
     [[0.0, 1.0], [2.0], [3.0, 4.0]]
     """
+    x = as_operand(ary)
     shape = shape_of(x)
     axis = normalize_axis("split", axis, len(shape))
     size = shape[axis]
@@ -230,9 +250,10 @@ def _with(shape, axis, size):
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
-def pad(x, pad_width, mode="constant", constant_value=0):
-    """``x`` padded by ``pad_width`` (numpy's forms: int, ``(before, after)``, or a pair per
-    axis). ``mode`` is ``"constant"`` (fill with ``constant_value``), ``"edge"``,
+def pad(array, pad_width, mode="constant", *, constant_values=0, constant_value=None):
+    """``array`` padded by ``pad_width`` (numpy's forms: int, ``(before, after)``, or a pair per
+    axis). ``mode`` is ``"constant"`` (fill with ``constant_values``, one number; the older
+    spelling ``constant_value`` is accepted too), ``"edge"``,
     ``"reflect"``, ``"symmetric"`` or ``"wrap"`` as in ``np.pad``; the non-constant modes pad
     at most the axis length on each side (``reflect``: one less).
 
@@ -240,7 +261,15 @@ def pad(x, pad_width, mode="constant", constant_value=0):
     array([[0., 1., 2., 0., 0.]])
     >>> pad(np.array([1.0, 2.0, 3.0]), 2, mode="reflect")
     array([3., 2., 1., 2., 3., 2., 1.])
+    >>> pad(np.array([1.0]), 1, constant_values=5)
+    array([5., 1., 5.])
     """
+    x = as_operand(array)
+    if constant_value is None:
+        constant_value = constant_values
+    if np.ndim(full_value(constant_value)) != 0 and not isinstance(constant_value,
+                                                                   (Tracer, AbstractArray)):
+        raise AxonTypeError(f"pad: constant_values must be one number, got {constant_value!r}")
     shape = shape_of(x)
     pairs = _pad_pairs(pad_width, shape)
     if mode == "constant":
@@ -273,14 +302,15 @@ _flip = primitive(
 )
 
 
-def flip(x, axis=None):
+def flip(m, axis=None):
     """``x`` with the order of elements reversed along ``axis`` (an int, a tuple, or all axes).
 
     >>> flip(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
     array([[2., 1.],
            [4., 3.]])
     """
-    return _flip(x, axis=normalize_axes("flip", axis, len(shape_of(x))))
+    m = as_operand(m)
+    return _flip(m, axis=normalize_axes("flip", axis, len(shape_of(m))))
 
 
 # tile and repeat ---------------------------------------------------------------------------------
@@ -293,7 +323,7 @@ def _non_negative_ints(name, argument, values):
     return values
 
 
-def tile(x, reps):
+def tile(A, reps):  # noqa: N803 - numpy's name
     """``x`` repeated ``reps`` times along each axis, as ``np.tile`` (``reps`` an int or tuple;
     the shorter of ``x.shape`` and ``reps`` is padded with leading ones).
 
@@ -301,6 +331,7 @@ def tile(x, reps):
     array([[1., 2., 1., 2.],
            [1., 2., 1., 2.]])
     """
+    x = as_operand(A)
     reps = full_value(reps)
     reps = _non_negative_ints("tile", "reps", (reps,) if np.ndim(reps) == 0 else reps)
     shape = shape_of(x)
@@ -314,7 +345,7 @@ def tile(x, reps):
     return reshape(out, shape=tuple(r * n for r, n in zip(reps, shape)))
 
 
-def repeat(x, repeats, axis=None):
+def repeat(a, repeats, axis=None):
     """Each element of ``x`` repeated ``repeats`` times along ``axis`` (of the flattened ``x``
     if None), as ``np.repeat``; ``repeats`` is an int or one count per element.
 
@@ -323,6 +354,7 @@ def repeat(x, repeats, axis=None):
     >>> repeat(np.array([1.0, 2.0, 3.0]), [0, 1, 2])
     array([2., 3., 3.])
     """
+    x = as_operand(a)
     if axis is None:
         x, axis = reshape(x, shape=(-1,)), 0
     shape = shape_of(x)
@@ -342,3 +374,8 @@ def repeat(x, repeats, axis=None):
         )
     positions = np.repeat(np.arange(shape[axis]), counts)
     return take(x, array_module(x).asarray(positions), axis=axis)
+
+
+from ._rules import primitive_doctests  # noqa: E402
+
+__test__ = primitive_doctests(globals())

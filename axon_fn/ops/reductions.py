@@ -16,15 +16,21 @@ import numpy as np
 from .._core import primitive
 from ._rules import (
     AbstractArray,
+    as_operand,
+    canonical_axis,
     dtype_of,
     float_dtype,
     no_second_order,
     normalize_axes,
     normalize_axis,
+    named,
     reduction_rule,
     shape_of,
 )
-from .elementwise import add, astype, divide, equal, exp, isfinite, log, multiply, subtract, where
+from .elementwise import (
+    add, astype, divide, equal, exp, greater, isfinite, log, multiply, not_equal, sqrt,
+    subtract, where,
+)
 from .shape import broadcast_to, reshape, squeeze
 
 
@@ -55,7 +61,13 @@ sum = primitive(  # noqa: A001
     lambda xp, x, *, axis=None, keepdims=False, dtype=None: xp.sum(
         x, axis=_axis_arg(axis), keepdims=keepdims, dtype=dtype),
     _sum_rule, (_sum_vjp,),
-    doc="Sum of elements over ``axis``.",
+    signature="a, axis=None, dtype=None, out=None, keepdims=False",
+    normalize={"axis": canonical_axis},
+    doc="""Sum of elements over ``axis`` (None: all; an int or a tuple of ints).
+
+    >>> sum(np.array([[1.0, 2.0], [3.0, 4.0]]), 1)
+    array([3., 7.])
+    """,
 )
 
 
@@ -89,11 +101,24 @@ def _check_nonempty(name):
 max = primitive(  # noqa: A001
     "max", lambda xp, x, *, axis=None, keepdims=False: xp.max(x, axis=_axis_arg(axis),
                                                              keepdims=keepdims),
-    _check_nonempty("max"), (_chooser_vjp,), doc="Largest element over ``axis``.")
+    _check_nonempty("max"), (_chooser_vjp,),
+    signature="a, axis=None, out=None, keepdims=False", normalize={"axis": canonical_axis},
+    doc="""Largest element over ``axis``; ties share the gradient equally (as in JAX).
+
+    >>> max(np.array([[1.0, 5.0], [3.0, 4.0]]), 1, keepdims=True)
+    array([[5.],
+           [4.]])
+    """)
 min = primitive(  # noqa: A001
     "min", lambda xp, x, *, axis=None, keepdims=False: xp.min(x, axis=_axis_arg(axis),
                                                              keepdims=keepdims),
-    _check_nonempty("min"), (_chooser_vjp,), doc="Smallest element over ``axis``.")
+    _check_nonempty("min"), (_chooser_vjp,),
+    signature="a, axis=None, out=None, keepdims=False", normalize={"axis": canonical_axis},
+    doc="""Smallest element over ``axis``; ties share the gradient equally.
+
+    >>> min(np.array([[1.0, 5.0], [3.0, 4.0]]), 0)
+    array([1., 4.])
+    """)
 
 
 def _moved_last(xp, x, axes):
@@ -129,7 +154,13 @@ prod = primitive(
     reduction_rule("prod"),
     (lambda g, ans, x, *, axis=None, keepdims=False: multiply(
         _restore(g, x, axis, keepdims), _prod_of_others(x, axis=axis)),),
-    doc="Product of elements over ``axis`` (gradient exact also where elements are zero).",
+    signature="a, axis=None, dtype=None, out=None, keepdims=False",
+    normalize={"axis": canonical_axis},
+    doc="""Product of elements over ``axis`` (gradient exact also where elements are zero).
+
+    >>> prod(np.array([[1.0, 2.0], [3.0, 4.0]]), 0)
+    array([3., 8.])
+    """,
 )
 
 
@@ -148,10 +179,21 @@ def _arg_rule(name):
 
 argmax = primitive("argmax", lambda xp, x, *, axis=None, keepdims=False: xp.argmax(
     x, axis=axis, keepdims=keepdims), _arg_rule("argmax"), None,
-    doc="Index of the largest element over ``axis`` (the first one on ties).")
+    signature="a, axis=None, out=None, *, keepdims=False",
+    doc="""Index of the largest element over ``axis`` (of the flattened ``a`` if None; the
+    first one on ties).
+
+    >>> argmax(np.array([[1.0, 5.0], [3.0, 2.0]]), 1)
+    array([1, 0])
+    """)
 argmin = primitive("argmin", lambda xp, x, *, axis=None, keepdims=False: xp.argmin(
     x, axis=axis, keepdims=keepdims), _arg_rule("argmin"), None,
-    doc="Index of the smallest element over ``axis`` (the first one on ties).")
+    signature="a, axis=None, out=None, *, keepdims=False",
+    doc="""Index of the smallest element over ``axis`` (the first one on ties).
+
+    >>> argmin(np.array([[1.0, 5.0], [3.0, 2.0]]), 1)
+    array([0, 1])
+    """)
 
 
 def _cumsum_impl(xp, x, *, axis, reverse=False):
@@ -165,11 +207,37 @@ def _cumsum_rule(x, *, axis, reverse=False):
     return AbstractArray(shape_of(x), _sum_rule(x).dtype)
 
 
-cumsum = primitive(
+_cumsum = primitive(
     "cumsum", _cumsum_impl, _cumsum_rule,
-    (lambda g, ans, x, *, axis, reverse=False: cumsum(g, axis=axis, reverse=not reverse),),
-    doc="Running sum along ``axis`` (from the end when ``reverse``).",
+    (lambda g, ans, x, *, axis, reverse=False: _cumsum(g, axis=axis, reverse=not reverse),),
+    doc="The running-sum primitive (``axis`` an int); see :func:`cumsum`.",
 )
+
+
+@named
+def cumsum(a, axis=None, dtype=None, out=None, *, reverse=False):
+    """Running sum along ``axis`` (of the flattened ``a`` when None, as numpy); from the end
+    when ``reverse`` (axon_fn's addition).
+
+    >>> cumsum(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([ 1.,  3.,  6., 10.])
+    >>> cumsum(np.array([1.0, 2.0, 3.0]), reverse=True)
+    array([6., 5., 3.])
+    """
+    _no_out("cumsum", out)
+    a = as_operand(a)
+    if axis is None:
+        a, axis = reshape(a, shape=(-1,)), 0
+    if dtype is not None:
+        a = astype(a, np.dtype(dtype))
+    return _cumsum(a, axis=normalize_axis("cumsum", axis, len(shape_of(a))), reverse=reverse)
+
+
+def _no_out(name, out):
+    if out is not None:
+        from .._core import _refuse
+
+        _refuse(name, "out", out, "axon_fn ops return new arrays; assign the result instead")
 
 # Compositions ---------------------------------------------------------------------------------
 
@@ -181,41 +249,117 @@ def _count(x, axis):
     return math.prod(shape[a] for a in normalize_axes("mean", axis, len(shape)))
 
 
-def mean(x, axis=None, keepdims=False):
-    """Arithmetic mean over ``axis`` (floating result for integer input).
+@named
+def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Arithmetic mean over ``axis`` (floating result for integer input; ``dtype`` is the
+    dtype the sum is taken in, as numpy).
 
-    >>> mean(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+    >>> mean(np.array([[1.0, 2.0], [3.0, 4.0]]), 0)
     array([2., 3.])
+    >>> float(mean([1.0, 2.0]))
+    1.5
     """
-    total = sum(x, axis=axis, keepdims=keepdims, dtype=float_dtype(x))
-    return divide(total, _count(x, axis))
+    _no_out("mean", out)
+    a = as_operand(a)
+    dtype = float_dtype(a) if dtype is None else np.dtype(dtype)
+    result = divide(sum(a, axis=axis, keepdims=keepdims, dtype=dtype), _count(a, axis))
+    return result if dtype_of(result) == dtype else astype(result, dtype)
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (numpy's definition).
+@named
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None,
+        correction=None):
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (numpy's definition;
+    ``correction`` is numpy 2's name for ``ddof``, ``mean`` a precomputed mean with
+    ``keepdims=True``).
 
     >>> float(var(np.array([1.0, 2.0, 3.0, 4.0])))
     1.25
     """
-    centered = subtract(x, mean(x, axis=axis, keepdims=True))
-    squares = sum(multiply(centered, centered), axis=axis, keepdims=keepdims)
-    return divide(squares, _count(x, axis) - ddof)
+    _no_out("var", out)
+    a = as_operand(a)
+    if correction is not None:
+        ddof = correction
+    center = globals()["mean"](a, axis=axis, dtype=dtype, keepdims=True) if mean is None else mean
+    centered = subtract(a, center)
+    squares = sum(multiply(centered, centered), axis=axis, keepdims=keepdims,
+                  dtype=None if dtype is None else np.dtype(dtype))
+    return divide(squares, _count(a, axis) - ddof)
 
 
-def logsumexp(x, axis=None, keepdims=False):
-    """``log(sum(exp(x)))`` over ``axis``, computed without overflow.
+@named
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None,
+        correction=None):
+    """Standard deviation, ``sqrt(var(...))`` with numpy's arguments (the gradient is infinite
+    where the deviation is 0, as numpy's formula implies).
+
+    >>> float(std(np.array([1.0, 3.0])))
+    1.0
+    """
+    return sqrt(var(a, axis, dtype, out, ddof, keepdims, mean=mean, correction=correction))
+
+
+@named
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a)))`` over ``axis``, computed without overflow (scipy's
+    ``scipy.special.logsumexp``: ``b`` weights the terms, broadcasting against ``a``;
+    ``return_sign=True`` returns ``(log|s|, sign(s))`` for weights that may be negative).
 
     >>> float(logsumexp(np.array([1000.0, 1000.0])))
     1000.6931471805599
+    >>> float(logsumexp(np.array([0.0, 0.0]), b=np.array([1.0, 3.0])))
+    1.3862943611198906
     """
     from ..autodiff.api import stop_gradient
+    from .elementwise import abs as absolute, sign
 
-    peak = stop_gradient(max(x, axis=axis, keepdims=True))
+    a = as_operand(a)
+    if len(shape_of(a)) == 0 and axis is None:
+        a = reshape(a, shape=(1,))
+    peak = stop_gradient(max(a, axis=axis, keepdims=True))
     peak = where(isfinite(peak), peak, 0.0)
     with np.errstate(divide="ignore"):  # all -inf: the answer is -inf, not a warning
-        out = add(log(sum(exp(subtract(x, peak)), axis=axis, keepdims=True)), peak)
-    if keepdims:
-        return out
-    if axis is None:
-        return reshape(out, shape=())
-    return squeeze(out, axis=axis)
+        terms = exp(subtract(a, peak))
+        if b is not None:
+            terms = multiply(as_operand(b), terms)
+        total = sum(terms, axis=axis, keepdims=True)
+        signs = sign(total) if return_sign else None
+        if return_sign:
+            total = absolute(total)
+        out = add(log(total), peak)
+    if not keepdims:
+        out = reshape(out, shape=()) if axis is None else squeeze(out, axis=axis)
+        if signs is not None:
+            signs = reshape(signs, shape=()) if axis is None else squeeze(signs, axis=axis)
+    return (out, signs) if return_sign else out
+
+
+@named
+def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Whether any element over ``axis`` is true (non-zero); False over an empty axis.
+
+    >>> any(np.array([[0.0, 1.0], [0.0, 0.0]]), 1)
+    array([ True, False])
+    """
+    _no_out("any", out)
+    a = as_operand(a)
+    hits = sum(not_equal(a, 0), axis=axis, keepdims=keepdims, dtype=np.intp)
+    return greater(hits, 0)
+
+
+@named
+def all(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Whether every element over ``axis`` is true (non-zero); True over an empty axis.
+
+    >>> all(np.array([[1.0, 1.0], [0.0, 1.0]]), 1)
+    array([ True, False])
+    """
+    _no_out("all", out)
+    a = as_operand(a)
+    misses = sum(equal(a, 0), axis=axis, keepdims=keepdims, dtype=np.intp)
+    return equal(misses, 0)
+
+
+from ._rules import primitive_doctests  # noqa: E402
+
+__test__ = primitive_doctests(globals())

@@ -15,7 +15,17 @@ import numpy as np
 
 from .._core import primitive
 from ..errors import ShapeError
-from ._rules import AbstractArray, broadcast_shapes, dtype_of, normalize_axis, shape_of
+from ._rules import (
+    AbstractArray, as_operand, broadcast_shapes, canonical_axis, canonical_shape, dtype_of, normalize_axis,
+    shape_of,
+)
+
+
+def _canonical_axes(axes):
+    return None if axes is None else tuple(int(a) for a in axes)
+
+
+_canonical_axes.canonical_types = (type(None), tuple)
 
 
 def _resolve_shape(name, old, new):
@@ -40,7 +50,16 @@ reshape = primitive(
     lambda xp, x, *, shape: xp.reshape(x, shape),
     lambda x, *, shape: AbstractArray(_resolve_shape("reshape", shape_of(x), shape), dtype_of(x)),
     (lambda g, ans, x, *, shape: reshape(g, shape=shape_of(x)),),
-    doc="``x`` with a new shape of the same size (one dimension may be -1).",
+    signature="a, /, shape, order='C', *, copy=None", normalize={"shape": canonical_shape},
+    doc="""``a`` with a new ``shape`` of the same size (an int or a tuple; one dimension may
+    be -1). Only ``order='C'`` is supported.
+
+    >>> reshape(np.arange(6.0), (2, -1))
+    array([[0., 1., 2.],
+           [3., 4., 5.]])
+    >>> reshape(np.zeros((2, 3)), -1).shape
+    (6,)
+    """,
 )
 
 
@@ -66,21 +85,27 @@ def _transpose_vjp(g, ans, x, *, axes=None):
 transpose = primitive(
     "transpose", lambda xp, x, *, axes=None: xp.transpose(x, axes), _transpose_rule,
     (_transpose_vjp,),
-    doc="Permute the axes of ``x`` (reverse them when ``axes`` is None).",
+    signature="a, axes=None", normalize={"axes": _canonical_axes},
+    doc="""Permute the axes of ``a`` (reverse them when ``axes`` is None).
+
+    >>> transpose(np.zeros((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """,
 )
 
 
-def swapaxes(x, axis1=-1, axis2=-2):
+def swapaxes(a, axis1=-1, axis2=-2):
     """``x`` with two axes exchanged (a transpose).
 
     >>> swapaxes(np.zeros((2, 3, 4))).shape
     (2, 4, 3)
     """
-    ndim = len(shape_of(x))
+    a = as_operand(a)
+    ndim = len(shape_of(a))
     perm = list(range(ndim))
-    a, b = normalize_axis("swapaxes", axis1, ndim), normalize_axis("swapaxes", axis2, ndim)
-    perm[a], perm[b] = perm[b], perm[a]
-    return transpose(x, axes=tuple(perm))
+    i, j = normalize_axis("swapaxes", axis1, ndim), normalize_axis("swapaxes", axis2, ndim)
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, axes=tuple(perm))
 
 
 def _broadcast_to_rule(x, *, shape):
@@ -103,7 +128,13 @@ broadcast_to = primitive(
     "broadcast_to", _broadcast_to_impl, _broadcast_to_rule,
     # The engine sums a cotangent back to its argument's shape, which is this VJP.
     (lambda g, ans, x, *, shape: g,),
-    doc="A read-only view of ``x`` broadcast to ``shape``.",
+    signature="array, shape, subok=False", normalize={"shape": canonical_shape},
+    doc="""A read-only view of ``array`` broadcast to ``shape``.
+
+    >>> broadcast_to(np.array([1.0, 2.0]), (2, 2))
+    array([[1., 2.],
+           [1., 2.]])
+    """,
 )
 
 
@@ -122,7 +153,12 @@ expand_dims = primitive(
     lambda xp, x, *, axis: xp.reshape(x, _expanded_shape(x.shape, axis)),
     lambda x, *, axis: AbstractArray(_expanded_shape(shape_of(x), axis), dtype_of(x)),
     (lambda g, ans, x, *, axis: reshape(g, shape=shape_of(x)),),
-    doc="Insert length-1 axes at ``axis`` (an int or a tuple).",
+    signature="a, axis", normalize={"axis": canonical_axis},
+    doc="""Insert length-1 axes at ``axis`` (an int or a tuple).
+
+    >>> expand_dims(np.zeros((2, 3)), 0).shape
+    (1, 2, 3)
+    """,
 )
 
 
@@ -142,5 +178,15 @@ squeeze = primitive(
     lambda xp, x, *, axis=None: xp.reshape(x, _squeezed_shape(x.shape, axis)),
     lambda x, *, axis=None: AbstractArray(_squeezed_shape(shape_of(x), axis), dtype_of(x)),
     (lambda g, ans, x, *, axis=None: reshape(g, shape=shape_of(x)),),
-    doc="Remove length-1 axes (all of them, or those named by ``axis``).",
+    signature="a, axis=None", normalize={"axis": canonical_axis},
+    doc="""Remove length-1 axes (all of them, or those named by ``axis``).
+
+    >>> squeeze(np.zeros((1, 2, 1)), 0).shape
+    (2, 1)
+    """,
 )
+
+
+from ._rules import primitive_doctests  # noqa: E402
+
+__test__ = primitive_doctests(globals())

@@ -109,14 +109,42 @@ _softmax = primitive(
 
 
 def softmax(x, axis=-1):
-    """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow.
+    """``exp(x) / sum(exp(x))`` along ``axis`` (an int, or a tuple of axes normalized
+    together, or None for all), computed without overflow. The default ``axis=-1`` differs
+    from ``scipy.special.softmax`` (all axes), deliberately: it is the axis of classes.
 
     >>> import numpy as np
     >>> softmax(np.array([[1000.0, 1000.0], [0.0, -np.inf]]))
     array([[0.5, 0.5],
            [1. , 0. ]])
+    >>> float(softmax(np.zeros((2, 2)), axis=(0, 1))[0, 0])
+    0.25
     """
+    if type(axis) is not int:
+        return _over_axes(_softmax, "softmax", x, axis)
+    if type(x) is list:
+        x = np.asarray(x)
     return _softmax(x, axis=_axis("softmax", x, axis))
+
+
+def _over_axes(prim, name, x, axis):
+    """``prim`` (softmax or log_softmax) over several axes at once: they are moved last and
+    merged into one, so the one-axis kernel does the work."""
+    from ._rules import as_operand, normalize_axes
+    from .shape import reshape, transpose
+
+    x = as_operand(x)
+    shape = shape_of(x)
+    if not isinstance(axis, (tuple, list)) and axis is not None:
+        return prim(x, axis=_axis(name, x, int(axis)))
+    axes = list(normalize_axes(name, axis, len(shape)))
+    if not shape:
+        raise ShapeError(f"{name}: x must have at least one dimension, got a scalar")
+    rest = [i for i in range(len(shape)) if i not in axes]
+    moved = transpose(x, axes=tuple(rest + axes))
+    merged = reshape(moved, shape=tuple(shape[i] for i in rest) + (-1,))
+    out = reshape(prim(merged, axis=len(rest)), shape=shape_of(moved))
+    return transpose(out, axes=tuple(np.argsort(rest + axes).tolist()))
 
 
 # log_softmax ---------------------------------------------------------------------------------
@@ -149,12 +177,17 @@ _log_softmax = primitive(
 
 
 def log_softmax(x, axis=-1):
-    """``x - logsumexp(x)`` along ``axis``: log-probabilities, exact for huge logits.
+    """``x - logsumexp(x)`` along ``axis`` (an int, a tuple or None, as :func:`softmax`):
+    log-probabilities, exact for huge logits.
 
     >>> import numpy as np
     >>> log_softmax(np.array([1000.0, 1000.0]))
     array([-0.69314718, -0.69314718])
     """
+    if type(axis) is not int:
+        return _over_axes(_log_softmax, "log_softmax", x, axis)
+    if type(x) is list:
+        x = np.asarray(x)
     return _log_softmax(x, axis=_axis("log_softmax", x, axis))
 
 
@@ -221,8 +254,8 @@ def _xent_grad_impl(xp, logits, labels, g, *, axis):
     if sparse:
         _check_labels(xp, labels, logits.shape[axis], name)
         p -= _onehot(xp, labels, logits.shape[axis], axis, p.dtype)
-    else:
-        p = p - labels
+    else:  # the derivative of -sum(y log p) is p sum(y) - y: labels need not sum to one
+        p = p * xp.sum(labels, axis=axis, keepdims=True) - labels
     return p * xp.expand_dims(g, axis)
 
 
@@ -251,7 +284,16 @@ def _labels_vjp(cotangent_of_probs):
 
 def _xent_grad_dlogits(c, out, logits, labels, g, *, axis):
     weighted = multiply(c, expand_dims(g, axis=axis))
+    if not np.issubdtype(dtype_of(labels), np.integer):
+        weighted = multiply(weighted, reduce_sum(labels, axis=axis, keepdims=True))
     return softmax_grad(weighted, _softmax(logits, axis=axis), axis=axis)
+
+
+def _xent_grad_dlabels(c, logits, labels, g, *, axis):
+    # d/dy_j of sum_i c_i g (p_i sum(y) - y_i) = g (sum_i c_i p_i - c_j)
+    p = _softmax(logits, axis=axis)
+    both = subtract(reduce_sum(multiply(c, p), axis=axis, keepdims=True), c)
+    return multiply(both, expand_dims(g, axis=axis))
 
 
 def _xent_grad_dg(c, out, logits, labels, g, *, axis):
@@ -262,11 +304,11 @@ def _xent_grad_dg(c, out, logits, labels, g, *, axis):
 softmax_cross_entropy_grad = primitive(
     "softmax_cross_entropy_grad", _xent_grad_impl, _xent_grad_rule,
     (_xent_grad_dlogits,
-     _labels_vjp(lambda c, logits, labels, g, *, axis: negative(
-         multiply(c, expand_dims(g, axis=axis)))),
+     _labels_vjp(_xent_grad_dlabels),
      _xent_grad_dg),
-    doc="""``(softmax(logits) - onehot_or_probs) * expand_dims(g, axis)``: the VJP of
-    softmax_cross_entropy with respect to the logits.
+    doc="""``(softmax(logits) * sum(labels) - labels) * expand_dims(g, axis)`` (one-hot labels
+    for integer classes, whose sum is one): the VJP of softmax_cross_entropy with respect to the
+    logits.
 
     >>> import numpy as np
     >>> softmax_cross_entropy_grad(np.zeros((1, 2)), np.array([1]), np.ones(1), axis=1)
@@ -299,6 +341,14 @@ def softmax_cross_entropy(logits, labels, axis=-1):
     >>> softmax_cross_entropy(logits, np.array([[0.5, 0.5], [1.0, 0.0]]))
     array([0.69314718, 0.        ])
     """
+    if type(logits) is list:
+        logits = np.asarray(logits)
+    if type(labels) is list:
+        labels = np.asarray(labels)
     return _softmax_cross_entropy(logits, labels, axis=_axis("softmax_cross_entropy", logits,
                                                              axis))
 
+
+from ._rules import primitive_doctests  # noqa: E402
+
+__test__ = primitive_doctests(globals())

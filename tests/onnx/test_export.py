@@ -389,6 +389,37 @@ def test_custom_layer_and_nx():
     _roundtrip(model, {"x": ((None, 4, 3), "float")})
 
 
+_BOUNDED = lambda v: ops.tanh(v) * 0.9  # noqa: E731 - inside (-1, 1) for arcsin and friends
+
+NUMPY_FUNCTIONS = {
+    "tan": lambda v: ops.tan(_BOUNDED(v)),
+    "arcsin": lambda v: ops.arcsin(_BOUNDED(v)),
+    "arccos": lambda v: ops.arccos(_BOUNDED(v)),
+    "arctan": ops.arctan,
+    "sinh": ops.sinh,
+    "cosh": ops.cosh,
+    "arcsinh": ops.arcsinh,
+    "arccosh": lambda v: ops.arccosh(1.5 + v * v),
+    "arctanh": lambda v: ops.arctanh(_BOUNDED(v)),
+    "floor_divide": lambda v: ops.floor_divide(v * 4, 1.5) + ops.astype(
+        ops.floor_divide(ops.astype(v * 5, np.int64), -3), np.float32),
+    "mod": lambda v: ops.mod(v * 4, -1.5) + ops.astype(
+        ops.mod(ops.astype(v * 5, np.int64), 3), np.float32),
+    "arctan2": lambda v: ops.arctan2(v, v[:, ::-1] * ops.astype(v[:, :1] > 0, np.float32)),
+    "argsort": lambda v: ops.astype(ops.argsort(ops.round(v, 1), axis=1), np.float32),
+    "searchsorted": lambda v: ops.astype(ops.searchsorted(
+        np.asarray([-1.0, -0.2, 0.0, 0.5, 1.0], np.float32), v, side="right"), np.float32)
+    + ops.astype(ops.searchsorted(np.asarray([-1.0, 0.0, 0.5], np.float32), ops.round(v, 0)),
+                 np.float32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_FUNCTIONS))
+def test_numpy_functions_export(name):
+    x = axon_fn.input("x", shape=(None, 6))
+    _roundtrip(x >> axon_fn.nx(NUMPY_FUNCTIONS[name]), {"x": ((None, 6), "float")})
+
+
 def test_indexing():
     x = axon_fn.input("x", shape=(None, 3, 4, 5))
     index = {

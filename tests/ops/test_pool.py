@@ -225,3 +225,26 @@ def test_primitive_docstring_examples():
 def test_clear_errors(call, message):
     with pytest.raises(ShapeError, match=message):
         call()
+
+
+def test_tied_maxima_send_the_gradient_to_one_element_in_every_max_pooling_layer():
+    """max_pool, global_max_pool and adaptive_max_pool agree on images with tied maxima (as
+    PyTorch's do): the first maximum in row-major order takes the whole gradient."""
+    from axon_fn import layers
+
+    image = np.array([[3.0, 1.0, 3.0, 0.0], [2.0, 3.0, 1.0, 3.0],
+                      [0.0, 0.0, 1.0, 1.0], [3.0, 2.0, 1.0, 0.0]]).reshape(1, 4, 4, 1)
+    grads = [
+        grad(lambda x: ops.sum(layers.max_pool(x, window=4)))(image),
+        grad(lambda x: ops.sum(layers.global_max_pool(x)))(image),
+        grad(lambda x: ops.sum(layers.adaptive_max_pool(x, output_size=1)))(image),
+    ]
+    expected = np.zeros_like(image)
+    expected[0, 0, 0, 0] = 1.0
+    for g in grads:
+        np.testing.assert_array_equal(g, expected)
+    # windows of 2x2: each tied window sends its gradient to its first maximum
+    two = [grad(lambda x: ops.sum(layers.max_pool(x, window=2)))(image),
+           grad(lambda x: ops.sum(layers.adaptive_max_pool(x, output_size=2)))(image)]
+    np.testing.assert_array_equal(two[0], two[1])
+    assert two[0].sum() == 4.0
