@@ -36,4 +36,7 @@ class OptionalBuildExt(build_ext):
 setup(
     cffi_modules=["native/build_native.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
+    # cffi builds the extension against the stable ABI (``_native_kernels.abi3.so``); the
+    # wheel's tag says so, so one wheel serves every CPython from the oldest one supported.
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

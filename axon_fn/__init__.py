@@ -37,7 +37,8 @@ from .display import summary, to_dot, to_mermaid
 from .serialization import load, load_tree, save, save_tree
 from . import loop
 from .graph_tools import (
-    attach_hook, get_inputs, get_op_counts, get_parameters, map_nodes, pop_node, rewrite_nodes,
+    attach_hook, freeze_statistics, get_inputs, get_op_counts, get_parameters, map_nodes,
+    pop_node, rewrite_nodes,
 )
 from .nn import *  # noqa: F403 - the graph constructors, flat as in Elixir Axon
 from .nn import __all__ as _constructors
@@ -51,7 +52,8 @@ __version__ = "0.1.0"
 __all__ = [
     # models
     "Layer", "ModelState", "Node", "Parameter", "Pipeline", "StatefulOutput", "attach_hook",
-    "block", "build", "constant", "container", "freeze", "get_inputs", "get_op_counts",
+    "block", "build", "constant", "container", "freeze", "freeze_statistics", "get_inputs",
+    "get_op_counts",
     "get_output_shape", "get_parameters", "graph", "init", "input", "layer", "map_nodes",
     "namespace", "nn", "nx", "optional", "or_else", "param", "pop_node", "predict",
     "rewrite_nodes", "summary", "to_dot", "to_mermaid", "unfreeze",

@@ -45,3 +45,39 @@ def by_name(module, name, what, where, alternative):
         raise InvalidArgumentError(f"{where}: unknown {what} {name!r}; choose one of "
                                    f"{', '.join(choices)}, or {alternative}")
     return getattr(module, name)
+
+
+def numeric_arguments(fn, where, names=("y_true", "y_pred")):
+    """``fn`` refusing strings and objects in the arguments ``names`` (its first positional
+    ones) with an AxonTypeError naming ``where`` and the argument, instead of numpy's
+    ``UFuncTypeError`` from deep inside. The wrapper keeps ``fn``'s name, module and docstring.
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        for i, name in enumerate(names):
+            value = args[i] if i < len(args) else kwargs.get(name)
+            if value is not None:
+                _check_numeric(where, name, value)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+def _check_numeric(where, name, value):
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        if isinstance(value, (tuple, list)) and value and hasattr(value[0], "shape"):
+            for item in value:  # a pair of arrays (margin_ranking)
+                _check_numeric(where, name, item)
+            return
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            dtype = np.dtype(object)
+    if np.dtype(dtype).kind not in "biufc":
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise AxonTypeError(f"{where}: `{name}` must hold numbers, got {type(value).__name__} "
+                            f"of dtype {np.dtype(dtype)}: {shown}")

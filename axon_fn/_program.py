@@ -99,11 +99,14 @@ def _namespace_paths(order, names):
 class Step:
     """One node of a compiled program."""
 
-    __slots__ = ("node", "name", "path", "refs", "sub", "kwargs")
+    __slots__ = ("node", "name", "path", "refs", "sub", "kwargs", "owners")
 
     def __init__(self, node, name, path, refs, sub):
         self.node, self.name, self.path, self.refs, self.sub = node, name, path, refs, sub
         self.kwargs = dict(node.opts)
+        # {id(parameter): path of the layer that owns it} for a param object that an earlier
+        # layer also uses (weight tying); empty for the usual one-layer parameters
+        self.owners = {}
 
 
 class Program:
@@ -114,7 +117,7 @@ class Program:
         names = _assign_names(order)
         spaces = _namespace_paths(order, names)
         slot = {id(node): i for i, node in enumerate(order)}
-        self.inputs, self.steps, subs = {}, [], {}
+        self.inputs, self.steps, subs, owner = {}, [], {}, {}
         for node in order:
             name = names[id(node)]
             if node.op == "input":
@@ -127,7 +130,13 @@ class Program:
                     subs[id(blk)] = _compile_block(blk, name, len(node.args))
                 sub = subs[id(blk)]
             space = () if node.op == "input" else spaces.get(id(node), ())
-            self.steps.append(Step(node, name, space + (name,), refs, sub))
+            step = Step(node, name, space + (name,), refs, sub)
+            for ref in refs:
+                if isinstance(ref, Parameter):
+                    home = owner.setdefault(id(ref), step.path)
+                    if home != step.path:
+                        step.owners[id(ref)] = home
+            self.steps.append(step)
         self.output_slot = len(order) - 1
         self.stochastic = sorted({s.name for s in self.steps if s.node.takes_key}
                                  | {s.name for s in self.steps if s.sub and s.sub.stochastic})
@@ -164,9 +173,10 @@ class Program:
                     key=key, prefix=path, updates=updates, record=record, hooks=hooks))
                 continue
             if node.parameters:
-                it = iter(args)
-                args = [provider(step, path, ref, args) if isinstance(ref, Parameter) else next(it)
-                        for ref in step.refs]
+                it, owners = iter(args), step.owners
+                args = [(provider(step, prefix + owners[id(ref)] if owners and id(ref) in owners
+                                  else path, ref, args)) if isinstance(ref, Parameter)
+                        else next(it) for ref in step.refs]
             kwargs = step.kwargs
             if node.takes_training or node.takes_key:
                 kwargs = dict(kwargs)
@@ -186,6 +196,19 @@ class Program:
                 record(step, path, args, out)
             values[i] = out
         return values[self.output_slot]
+
+    def parameters(self, prefix=()):
+        """``{path: (step, parameter)}`` for every parameter, blocks included; a parameter
+        shared by several layers appears once, under the first layer that uses it."""
+        out = {}
+        for step in self.steps:
+            path = prefix + step.path
+            if step.sub is not None:
+                out.update(step.sub.parameters(path))
+            for ref in step.refs:
+                if isinstance(ref, Parameter) and id(ref) not in step.owners:
+                    out[path + (ref.name,)] = (step, ref)
+        return out
 
 
 def _compile_block(blk, name, n_inputs):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from . import _allocator, _native
 from ._core import AbstractArray, backing_value, full_value

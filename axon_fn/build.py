@@ -13,7 +13,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from . import random as _random
 from ._checks import is_int
@@ -146,16 +146,25 @@ def _init(program, template, key, initial):
         full = path + (name,)
         if full in shapes_seen and shapes_seen[full] != shape:
             raise ShapeError(f"layer {'.'.join(path)!r}: its parameter {name!r} is shared (a "
-                             f"block called more than once) but one call needs shape "
-                             f"{shapes_seen[full]} and another {shape}; call a block on inputs "
-                             f"of the same shapes")
+                             f"block called more than once, or one param object used by "
+                             f"several layers) but one use needs shape {shapes_seen[full]} and "
+                             f"another {shape} (op {step.node.op}); give the shared param a "
+                             f"fixed shape, or call the block on inputs of the same shapes")
         shapes_seen[full] = shape
         if full in given:
             value = given[full]
             used.add(full)
             if tuple(np.shape(value)) != shape:
                 raise ShapeError(f"init: initial value for {'.'.join(full)!r} has shape "
-                                 f"{tuple(np.shape(value))}; the model expects {shape}")
+                                 f"{tuple(np.shape(value))}; the model expects {shape} "
+                                 f"(parameter {name!r} of layer {'.'.join(path)!r}, op "
+                                 f"{step.node.op})")
+            dtype = getattr(value, "dtype", None)
+            if dtype is None or not _dtype_fits(parameter.dtype, dtype):
+                raise AxonTypeError(f"init: initial value for {'.'.join(full)!r} (layer "
+                                    f"{'.'.join(path)!r}) has dtype "
+                                    f"{dtype if dtype is not None else type(value).__name__}; "
+                                    f"the layer declares {np.dtype(parameter.dtype)}")
         else:
             value = parameter.initializer(layer_key(key, full), shape, parameter.dtype)
         part = "state" if parameter.kind == "state" else (
@@ -191,6 +200,123 @@ def _param_provider(state):
                                    f"{'.'.join(path + (name,))!r}; initialize it with init_fn "
                                    f"(or pass it in `initial`)")
     return provider
+
+
+def _dtype_fits(declared, got):
+    """A parameter declared float accepts any float precision (``state.astype(np.float64)`` for
+    a gradient check); otherwise the kind must match (int ids, bool masks)."""
+    declared, got = np.dtype(declared), np.dtype(got)
+    if declared.kind == "f":
+        return got.kind == "f"
+    return got.kind == declared.kind or (declared.kind in "iu" and got.kind in "iu")
+
+
+def _state_leaves(program, state, where, strict=False):
+    """``{path: (part, value)}`` of ``state``, refusing a leaf that is no parameter of
+    ``program`` (PyTorch's "unexpected key"). Unless ``strict``, whole layers the model does not
+    have are let through: a sub-graph (an encoder cut from an autoencoder) runs on the state of
+    the model it was cut from; a stray parameter inside one of the model's layers is refused."""
+    declared = program.parameters()
+    found = {}
+    for part in ("trainable", "state", "frozen"):
+        for path, value in flatten_paths(getattr(state, part)).items():
+            found.setdefault(path, (part, value))
+    layers = {path[:-1] for path in declared}
+    extra = [path for path in found if path not in declared and (strict or path[:-1] in layers)]
+    if extra:
+        part = found[extra[0]][0]
+        known = ", ".join(".".join(p) for p in declared) or "none"
+        raise InvalidArgumentError(
+            f"{where}: the state has {'.'.join(extra[0])!r} (in state.{part}), which is not a "
+            f"parameter of this model (a state made for another model?); the model has: "
+            f"{known}. Initialize this model's state with init_fn, passing the parameters that "
+            f"fit in `initial`, or drop the extra ones with state.drop(...)")
+    return found
+
+
+def check_state(model, state, where):
+    """Raise unless ``state`` (a ModelState) holds no parameter that ``model`` lacks (strict:
+    a whole foreign layer counts too); shapes are checked when the state first runs."""
+    _state_leaves(compile_graph(model), state, where, strict=True)
+
+
+def _checking_provider(found, where):
+    """A parameter provider that checks each parameter against what its layer expects (PyTorch's
+    "missing key" and "size mismatch"), for the first run of a state structure."""
+    def provider(step, path, parameter, args):
+        full = path + (parameter.name,)
+        shapes = _input_shapes(args)
+        expected = parameter.resolve_shape(shapes)
+        layer = f"layer {'.'.join(path)!r} (op {step.node.op})"
+        if full not in found:
+            raise InvalidArgumentError(
+                f"{where}: the state has no parameter {'.'.join(full)!r}, which {layer} needs "
+                f"with shape {expected}; initialize it with init_fn (or pass it in `initial`)")
+        value = found[full][1]
+        got = tuple(getattr(value, "shape", None) or np.shape(value))
+        if got != expected:
+            raise ShapeError(
+                f"{where}: parameter {'.'.join(full)!r} of {layer} has shape {got} in the "
+                f"state; the layer expects {expected} for inputs of shape "
+                f"{', '.join(map(str, shapes))}. The state was made for a different model or "
+                f"input size; initialize this one with init_fn")
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or not _dtype_fits(parameter.dtype, dtype):
+            raise AxonTypeError(
+                f"{where}: parameter {'.'.join(full)!r} of {layer} has dtype "
+                f"{dtype if dtype is not None else type(value).__name__} in the state; the "
+                f"layer declares {np.dtype(parameter.dtype)} (any float precision fits a float "
+                f"parameter)")
+        return value
+    return provider
+
+
+def _signature(tree):
+    """Layer names, shapes and dtypes of a nested dict of arrays: the key under which a
+    state's check is remembered (built from attributes only: no flattening, no copies)."""
+    return tuple([(k, _signature(v)) if type(v) is dict else (k, v.shape, v.dtype)
+                  for k, v in tree.items()])
+
+
+class _StateChecks:
+    """Which (state structure, input shapes) pairs have been checked, so that only the first
+    run of each pays for the check; later runs pay a comparison. The last state's three dicts
+    are compared by identity first (an inference loop passes the same state each time), a new
+    state by its names, shapes and dtypes (so a dict changed in place after its first run is
+    not looked at again). The check itself runs inside the real pass (its provider checks each
+    parameter as the layer asks for it), so layers are not called twice."""
+
+    _LIMIT = 64
+
+    def __init__(self, program):
+        self.program, self.passed, self.last = program, set(), None
+
+    def provider(self, state, inputs, where):
+        """``(provider, key)``: the plain provider when this state was checked before, else the
+        checking one and the key to :meth:`passed_run` after the run succeeds."""
+        shapes = tuple([(n, v.shape, v.dtype) for n, v in inputs.items()])
+        last = self.last
+        if (last is not None and last[0] is state.trainable and last[1] is state.state
+                and last[2] is state.frozen and last[3] == shapes):
+            return _param_provider(state), None
+        try:
+            key = (_signature(state.trainable), _signature(state.state),
+                   _signature(state.frozen), shapes)
+        except AttributeError:  # a leaf that is not an array: the checking provider names it
+            key = False
+        if key in self.passed:
+            self.last = (state.trainable, state.state, state.frozen, shapes)
+            return _param_provider(state), None
+        return _checking_provider(_state_leaves(self.program, state, where), where), (key, state)
+
+    def passed_run(self, pending):
+        key, state = pending
+        if key is False:
+            return
+        if len(self.passed) >= self._LIMIT:
+            self.passed.clear()
+        self.passed.add(key)
+        self.last = (state.trainable, state.state, state.frozen, key[3])
 
 
 def _keep_dtypes(old, updates):
@@ -238,6 +364,7 @@ def build(model, mode="inference"):
         raise InvalidArgumentError(f"build: `mode` must be 'inference' or 'train', got {mode!r}")
     program = compile_graph(model)
     training = mode == "train"
+    checks = _StateChecks(program)
 
     def init_fn(template=None, key=0, initial=None):
         return _init(program, _template(program, template), key, initial)
@@ -251,9 +378,11 @@ def build(model, mode="inference"):
                                        f"key=axon_fn.random.key(...) (a new one each step)")
         if key is not None:
             key = _key(key, "predict")
+        provider, pending = checks.provider(state, inputs, "predict")
         updates = {} if training else None
-        out = _output(program.run(inputs, _param_provider(state), training=training, key=key,
-                                  updates=updates))
+        out = _output(program.run(inputs, provider, training=training, key=key, updates=updates))
+        if pending is not None:
+            checks.passed_run(pending)
         if not training:
             return out
         new_state = merge_trees(state.state, _keep_dtypes(state.state, updates))

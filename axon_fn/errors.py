@@ -5,6 +5,8 @@ Every error is a subclass of a built-in type (``ValueError`` or ``TypeError``) s
 everything axon_fn raises in one place.
 """
 
+import sys
+
 __all__ = [
     "AxonError",
     "ShapeError",
@@ -59,3 +61,27 @@ class LayerError(AxonError, ValueError):
 
 class NativeUnavailableWarning(UserWarning):
     """The compiled C kernels could not be loaded; axon_fn runs on its numpy path."""
+
+
+def add_note(err: BaseException, note: str) -> None:
+    """``err.add_note(note)`` on every supported Python: 3.10 has no ``add_note`` and its
+    tracebacks print no ``__notes__``, so there the note is also appended to the message.
+
+    >>> err = ValueError("bad shape")
+    >>> add_note(err, "in axon_fn op 'add'")
+    >>> err.__notes__
+    ["in axon_fn op 'add'"]
+    """
+    if sys.version_info >= (3, 11):
+        err.add_note(note)
+        return
+    notes = getattr(err, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            err.__notes__ = notes
+        except AttributeError:  # an exception type with __slots__
+            return
+    notes.append(note)
+    if err.args and isinstance(err.args[0], str):
+        err.args = (f"{err.args[0]}\n{note}", *err.args[1:])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ._core import AbstractArray
 

@@ -12,6 +12,7 @@ Graphs are immutable, so every rewrite returns a new graph that shares the untou
 from __future__ import annotations
 
 import dataclasses
+from types import MappingProxyType
 
 from ._program import compile_graph
 from .errors import AxonTypeError, InvalidArgumentError
@@ -20,7 +21,7 @@ from .graph.node import Hook, Node, constructor
 from .model_state import nest_paths
 
 __all__ = ["get_inputs", "get_op_counts", "get_parameters", "map_nodes", "rewrite_nodes",
-           "pop_node", "attach_hook"]
+           "pop_node", "attach_hook", "freeze_statistics"]
 
 
 def _order(model):
@@ -55,18 +56,8 @@ def get_parameters(model):
     >>> {k: v.kind for k, v in params["dense_0"].items()}
     {'kernel': 'trainable', 'bias': 'trainable'}
     """
-    flat = {}
-
-    def visit(program, prefix):
-        for step in program.steps:
-            path = prefix + step.path
-            if step.sub is not None:
-                visit(step.sub, path)
-            for parameter in step.node.parameters:
-                flat[path + (parameter.name,)] = parameter
-
-    visit(compile_graph(model), ())
-    return nest_paths(flat)
+    return nest_paths({path: parameter for path, (_, parameter) in
+                       compile_graph(model).parameters().items()})
 
 
 def _rebuild(model, replace_node):
@@ -150,7 +141,57 @@ def pop_node(model):
         raise InvalidArgumentError(f"pop_node: the last node ({model.op}) has "
                                    f"{len(model.inputs)} inputs; only a node with one input can "
                                    f"be popped")
+    if model.name is None:  # give it the name it had in the model, so state.drop(popped.name)
+        program = compile_graph(model)
+        model = dataclasses.replace(model, name=program.steps[program.output_slot].name)
     return model, model.inputs[0]
+
+
+def freeze_statistics(model, names=None):
+    """A copy of ``model`` whose layers with running statistics (``batch_norm``) inside the
+    layers or namespaces ``names`` (all when ``None``) always run in inference mode: in train
+    mode they normalize with their running statistics and leave them unchanged, as a Keras
+    layer with ``trainable=False`` or a PyTorch ``BatchNorm`` in ``.eval()`` does. Use it with
+    :func:`axon_fn.freeze` when fine-tuning a pretrained part (freeze stops its parameters
+    from being trained; this stops its statistics from drifting). The layer names, and so the
+    ModelState, stay the same.
+
+    >>> import numpy as np, axon_fn
+    >>> x = axon_fn.input("x", shape=(None, 2))
+    >>> model = axon_fn.namespace("body", x >> axon_fn.batch_norm()) >> axon_fn.dense(1)
+    >>> state = axon_fn.init(model)
+    >>> _, train_fn = axon_fn.build(freeze_statistics(model, "body"), mode="train")
+    >>> _, new_state = train_fn(state, np.array([[1.0, 2.0], [3.0, 6.0]]))
+    >>> new_state.state["body"]["batch_norm_0"]["mean"]  # unchanged
+    array([0., 0.], dtype=float32)
+    """
+    if names is not None:
+        names = [names] if isinstance(names, str) else list(names)
+        if not all(isinstance(n, str) for n in names):
+            raise AxonTypeError(f"freeze_statistics: `names` must be None, a layer or namespace "
+                                f"name (dotted paths allowed) or a list of them, got {names!r}")
+        prefixes = [tuple(n.split(".")) for n in names]
+    program = compile_graph(model)
+    chosen, matched = set(), set()
+    for step in program.steps:
+        hits = [p for p in (prefixes if names is not None else [()])
+                if step.path[:len(p)] == p]
+        matched.update(hits)
+        if hits and step.node.takes_training and any(
+                p.kind == "state" for p in step.node.parameters):
+            chosen.add(id(step.node))
+    if names is not None and len(matched) < len(prefixes):
+        missing = [".".join(p) for p in prefixes if p not in matched]
+        raise InvalidArgumentError(f"freeze_statistics: {missing[0]!r} names no layer or "
+                                   f"namespace of this model")
+
+    def replace(original, node):
+        if id(original) not in chosen:
+            return node
+        return dataclasses.replace(node, takes_training=False,
+                                   opts=MappingProxyType({**node.opts, "training": False}))
+
+    return _rebuild(model, replace)
 
 
 @constructor("attach_hook")

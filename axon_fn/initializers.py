@@ -17,12 +17,17 @@ convolution kernel ``(*spatial, in, out)`` both are multiplied by the receptive 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
 from . import random
 from ._checks import dtype_argument, shape_argument
 from .errors import InvalidArgumentError, ShapeError
+from .typing import Array, DTypeLike, PRNGKey, Shape
+
+Initializer = Callable[[PRNGKey, Shape, DTypeLike], Array]
+"""``init(key, shape, dtype="float32") -> array``: what every initializer here returns."""
 
 __all__ = [
     "zeros", "ones", "full", "identity", "uniform", "normal", "lecun_uniform", "lecun_normal",
@@ -68,7 +73,7 @@ def _compute_fans(shape, in_axis, out_axis, where):
     return float(shape[in_axis] * receptive), float(shape[out_axis] * receptive)
 
 
-def zeros():
+def zeros() -> Initializer:
     """All zeros.
 
     >>> from axon_fn import random
@@ -80,7 +85,7 @@ def zeros():
     return init
 
 
-def ones():
+def ones() -> Initializer:
     """All ones.
 
     >>> from axon_fn import random
@@ -92,7 +97,7 @@ def ones():
     return init
 
 
-def full(value):
+def full(value: float) -> Initializer:
     """Every entry equal to ``value``.
 
     >>> from axon_fn import random
@@ -104,7 +109,7 @@ def full(value):
     return init
 
 
-def identity(scale=1.0):
+def identity(scale: float = 1.0) -> Initializer:
     """``scale`` times the identity matrix; the shape must be 2-d and square.
 
     >>> from axon_fn import random
@@ -120,7 +125,7 @@ def identity(scale=1.0):
     return init
 
 
-def uniform(scale=1e-2):
+def uniform(scale: float = 1e-2) -> Initializer:
     """Uniform on ``[-scale, scale)``.
 
     >>> from axon_fn import random
@@ -135,7 +140,7 @@ def uniform(scale=1e-2):
     return init
 
 
-def normal(scale=1e-2, mean=0.0):
+def normal(scale: float = 1e-2, mean: float = 0.0) -> Initializer:
     """Normal with standard deviation ``scale`` (and mean ``mean``).
 
     >>> from axon_fn import random
@@ -149,7 +154,8 @@ def normal(scale=1e-2, mean=0.0):
     return init
 
 
-def variance_scaling(scale=1.0, mode="fan_in", distribution="normal", in_axis=-2, out_axis=-1):
+def variance_scaling(scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal",
+                     in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """Draws with variance ``scale / n``, ``n`` the fan chosen by ``mode`` (``"fan_in"``,
     ``"fan_out"`` or ``"fan_avg"``, the mean of the two).
 
@@ -191,37 +197,37 @@ def variance_scaling(scale=1.0, mode="fan_in", distribution="normal", in_axis=-2
     return init
 
 
-def lecun_uniform(scale=1.0, in_axis=-2, out_axis=-1):
+def lecun_uniform(scale: float = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """LeCun uniform: ``variance_scaling(scale, "fan_in", "uniform")``."""
     return variance_scaling(scale, "fan_in", "uniform", in_axis, out_axis)
 
 
-def lecun_normal(scale=1.0, in_axis=-2, out_axis=-1):
+def lecun_normal(scale: float = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """LeCun normal: ``variance_scaling(scale, "fan_in", "truncated_normal")``."""
     return variance_scaling(scale, "fan_in", "truncated_normal", in_axis, out_axis)
 
 
-def glorot_uniform(scale=1.0, in_axis=-2, out_axis=-1):
+def glorot_uniform(scale: float = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """Glorot (Xavier) uniform: ``variance_scaling(scale, "fan_avg", "uniform")``."""
     return variance_scaling(scale, "fan_avg", "uniform", in_axis, out_axis)
 
 
-def glorot_normal(scale=1.0, in_axis=-2, out_axis=-1):
+def glorot_normal(scale: float = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """Glorot (Xavier) normal: ``variance_scaling(scale, "fan_avg", "truncated_normal")``."""
     return variance_scaling(scale, "fan_avg", "truncated_normal", in_axis, out_axis)
 
 
-def he_uniform(scale=2.0, in_axis=-2, out_axis=-1):
+def he_uniform(scale: float = 2.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """He (Kaiming) uniform: ``variance_scaling(scale, "fan_in", "uniform")``, scale 2."""
     return variance_scaling(scale, "fan_in", "uniform", in_axis, out_axis)
 
 
-def he_normal(scale=2.0, in_axis=-2, out_axis=-1):
+def he_normal(scale: float = 2.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
     """He (Kaiming) normal: ``variance_scaling(scale, "fan_in", "truncated_normal")``, scale 2."""
     return variance_scaling(scale, "fan_in", "truncated_normal", in_axis, out_axis)
 
 
-def orthogonal(scale=1.0, column_axis=-1):
+def orthogonal(scale: float = 1.0, column_axis: int = -1) -> Initializer:
     """A (semi-)orthogonal matrix times ``scale``, from the QR decomposition of a normal matrix
     with the signs of ``R``'s diagonal folded into ``Q`` (so the result is uniformly distributed).
 

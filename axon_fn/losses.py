@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from ._core import Staged, stageable
+from ._checks import numeric_arguments
+from ._core import Staged, Tracer, stageable
 from .backend import array_module, is_gpu_array
 from .errors import InvalidArgumentError, ShapeError
 from .ops._rules import shape_of
@@ -44,6 +45,7 @@ __all__ = [
     "mean_squared_error",
     "poisson",
     "soft_margin",
+    "sparse_categorical_cross_entropy",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -100,6 +102,36 @@ def _softplus(x):
     return ops.maximum(x, 0.0) + ops.log1p(ops.exp(-ops.abs(x)))
 
 
+def _check_probabilities(name, y_pred, last_layer):
+    """Refuse a ``y_pred`` that holds values outside [0, 1] where probabilities are expected:
+    clipped, logits make the loss fall to 0.0 while nothing is learned. Checked where the
+    values are on the host for free: eager calls, and the recording of a compiled step (a
+    trainer's first step); a replay and a GPU array are not read."""
+    value = y_pred
+    while type(value) is Tracer or type(value) is Staged:
+        value = value.value
+    if type(value) is not np.ndarray or not value.size or value.dtype.kind != "f":
+        return
+    low, high = float(value.min()), float(value.max())
+    if low < -1e-3 or high > 1.0 + 1e-3:
+        raise InvalidArgumentError(
+            f"{name}: y_pred holds values in [{low:.4g}, {high:.4g}], not probabilities in "
+            f"[0, 1]; clipped to [0, 1] they would train to a loss of 0.0 without learning. If "
+            f"the model's last layer gives logits, pass from_logits=True (e.g. "
+            f"functools.partial(losses.{name}, from_logits=True) as the trainer's loss), or "
+            f"end the model with a {last_layer} activation")
+
+
+def _same_shape_or_sparse(name, y_true, y_pred):
+    """:func:`_same_shape`, suggesting ``sparse=True`` for integer labels (one axis fewer)."""
+    st, sp = shape_of(y_true), shape_of(y_pred)
+    if st != sp and len(sp) >= 1 and st == sp[:-1]:
+        raise ShapeError(f"{name}: y_true and y_pred must have the same shape, got y_true {st} "
+                         f"and y_pred {sp}; y_true looks like integer class labels: pass "
+                         f"sparse=True (or use sparse_{name})")
+    _same_shape(name, y_true, y_pred)
+
+
 # ------------------------------------------------------------------------------------ losses
 def label_smoothing(y_true, smoothing):
     """Smooth one-hot targets: ``y_true * (1 - smoothing) + smoothing / num_classes``.
@@ -138,6 +170,7 @@ def binary_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
         neg_log_p = _softplus(-y_pred)        # -log(sigmoid(x))
         neg_log_1mp = _softplus(y_pred)       # -log(1 - sigmoid(x))
     else:
+        _check_probabilities(name, y_pred, "sigmoid")
         p = ops.clip(y_pred, _EPS, 1.0 - _EPS)
         neg_log_p = -ops.log(p)
         neg_log_1mp = -ops.log1p(-p)
@@ -167,10 +200,11 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
 
     ``loss = -sum(w * y_true * log p, axis=-1)``. ``sparse=True`` takes integer class labels of
     shape ``y_pred.shape[:-1]`` (or with a trailing 1). ``class_weights`` (one per class) weight
-    each example by its class; with ``reduction="mean"`` the weighted sum is divided by the
-    sum of the weights of the targets (as Axon and PyTorch do). ``label_smoothing`` smooths the
-    targets first. With ``from_logits=True`` a stable log-softmax is used; otherwise
-    probabilities are clipped to ``[1e-7, 1]``.
+    each class's term; ``reduction="mean"`` then divides as PyTorch's ``cross_entropy(weight=w)``
+    does: with ``sparse`` labels, by the sum of the weights of the true classes (also with
+    ``label_smoothing``); with probability targets (``sparse=False``), by the number of
+    examples. ``label_smoothing`` smooths the targets first. With ``from_logits=True`` a stable
+    log-softmax is used; otherwise probabilities are clipped to ``[1e-7, 1]``.
 
     >>> import numpy as np
     >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -198,13 +232,15 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
             return _reduce(name, ops.softmax_cross_entropy(y_pred, labels), reduction)
         dtype = getattr(y_pred, "dtype", np.float64)
         y_true = ops.one_hot(labels, sp[-1], dtype=dtype)
+        true_classes = y_true  # before smoothing: the mean divides by their weights
     else:
-        _same_shape(name, y_true, y_pred)
+        _same_shape_or_sparse(name, y_true, y_pred)
     if label_smoothing:
         y_true = globals()["label_smoothing"](y_true, label_smoothing)
     if from_logits:
         log_p = ops.log_softmax(y_pred, axis=-1)
     else:
+        _check_probabilities(name, y_pred, "softmax")
         log_p = ops.log(ops.clip(y_pred, _EPS, 1.0))
     if class_weights is None:
         return _reduce(name, -ops.sum(y_true * log_p, axis=-1), reduction)
@@ -215,13 +251,32 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
     if is_gpu_array(y_pred):
         weights = array_module(y_pred).asarray(weights)  # one small copy to the device
     loss = -ops.sum(y_true * log_p * weights, axis=-1)
-    if reduction == "mean":
-        return ops.sum(loss) / ops.sum(y_true * weights)
+    if reduction == "mean" and sparse:
+        return ops.sum(loss) / ops.sum(true_classes * weights)
     return _reduce(name, loss, reduction)
+
+
+def sparse_categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
+                                     class_weights=None, label_smoothing=0.0):
+    """:func:`categorical_cross_entropy` with integer class labels (``sparse=True``), Keras's
+    name: ``y_true`` has shape ``y_pred.shape[:-1]`` (or with a trailing 1).
+
+    >>> import numpy as np
+    >>> y_pred = np.array([[0.25, 0.75], [0.5, 0.5]])
+    >>> float(np.round(sparse_categorical_cross_entropy(np.array([1, 0]), y_pred), 4))
+    0.4904
+    """
+    return categorical_cross_entropy(y_true, y_pred, reduction=reduction,
+                                     from_logits=from_logits, sparse=True,
+                                     class_weights=class_weights,
+                                     label_smoothing=label_smoothing)
 
 
 def categorical_hinge(y_true, y_pred, *, reduction="mean"):
     """Categorical hinge: ``max(0, max((1 - y) * p) - sum(y * p) + 1)`` over the last axis.
+
+    At the kink (a margin of exactly 0) the gradient is 0, as PyTorch's ``MultiMarginLoss``;
+    where several classes tie for the largest wrong score, they share its gradient equally.
 
     >>> import numpy as np
     >>> categorical_hinge(np.array([[0.0, 1.0]]), np.array([[0.2, 0.6]]), reduction="none")
@@ -231,11 +286,13 @@ def categorical_hinge(y_true, y_pred, *, reduction="mean"):
     y_true, y_pred = _prepare(name, y_true, y_pred, reduction)
     pos = ops.sum(y_true * y_pred, axis=-1)
     neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
-    return _reduce(name, ops.maximum(neg - pos + 1.0, 0.0), reduction)
+    return _reduce(name, ops.relu(neg - pos + 1.0), reduction)
 
 
 def hinge(y_true, y_pred, *, reduction="mean"):
     """Hinge loss ``mean(max(0, 1 - y_true * y_pred), axis=-1)`` with targets in {-1, 1}.
+
+    At the kink (``y_true * y_pred == 1``) the gradient is 0, as PyTorch's ``MultiMarginLoss``.
 
     >>> import numpy as np
     >>> hinge(np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]]), reduction="none")
@@ -243,7 +300,7 @@ def hinge(y_true, y_pred, *, reduction="mean"):
     """
     name = "hinge"
     y_true, y_pred = _prepare(name, y_true, y_pred, reduction)
-    return _reduce(name, _mean_last(ops.maximum(1.0 - y_true * y_pred, 0.0)), reduction)
+    return _reduce(name, _mean_last(ops.relu(1.0 - y_true * y_pred)), reduction)
 
 
 def kl_divergence(y_true, y_pred, *, reduction="mean"):
@@ -462,3 +519,9 @@ def connectionist_temporal_classification(y_true, y_pred, *, target_lengths=None
     final = ops.where(np.stack([np.ones(batch, bool), t_len > 0], axis=1), final, _LOG_ZERO)
     loss = -ops.logsumexp(final, axis=1)
     return _reduce(name, loss, reduction)
+
+
+for _name in __all__:  # strings or objects as targets or predictions: an error naming the loss
+    if _name != "label_smoothing":
+        globals()[_name] = numeric_arguments(globals()[_name], _name)
+del _name

@@ -16,17 +16,18 @@ forward pass updates in train mode (batch-norm statistics), ``frozen`` the param
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .errors import AxonTypeError, InvalidArgumentError
+from .typing import DTypeLike
 
 __all__ = ["ModelState", "freeze", "unfreeze", "flatten_paths", "merge_trees", "nest_paths"]
 
 
-def flatten_paths(tree, prefix=()):
+def flatten_paths(tree: Mapping[Any, Any], prefix: tuple = ()) -> dict:
     """``{path tuple: leaf}`` of a nested dict, in insertion order."""
     out = {}
     for key, value in tree.items():
@@ -37,7 +38,7 @@ def flatten_paths(tree, prefix=()):
     return out
 
 
-def nest_paths(flat):
+def nest_paths(flat: Mapping[tuple, Any]) -> dict:
     """The nested dict of ``{path tuple: leaf}`` (the inverse of :func:`flatten_paths`)."""
     tree = {}
     for path, leaf in flat.items():
@@ -48,7 +49,7 @@ def nest_paths(flat):
     return tree
 
 
-def merge_trees(*trees):
+def merge_trees(*trees: Mapping[Any, Any]) -> dict:
     """One nested dict holding the leaves of all ``trees`` (later trees win)."""
     flat = {}
     for tree in trees:
@@ -67,12 +68,12 @@ class ModelState(NamedTuple):
     frozen: dict = {}
 
     @property
-    def params(self):
+    def params(self) -> dict:
         """Every parameter, trainable and frozen, as one nested dict."""
         return merge_trees(self.trainable, self.frozen)
 
     @property
-    def data(self):
+    def data(self) -> dict:
         """Everything: parameters and state, as one nested dict."""
         return merge_trees(self.trainable, self.frozen, self.state)
 
@@ -81,11 +82,11 @@ class ModelState(NamedTuple):
             return tuple.__getitem__(self, key)
         return self.data[key]
 
-    def replace(self, **parts):
+    def replace(self, **parts: dict) -> ModelState:
         """A copy with some of ``trainable`` / ``state`` / ``frozen`` replaced."""
         return self._replace(**parts)
 
-    def drop(self, *names):
+    def drop(self, *names: str) -> ModelState:
         """A copy without the given layers or namespaces (dotted paths allowed), e.g. to pass as
         ``initial`` and re-initialize just those."""
         dropped = _selector(list(names), "ModelState.drop")
@@ -96,7 +97,7 @@ class ModelState(NamedTuple):
 
         return ModelState(keep(self.trainable), keep(self.state), keep(self.frozen))
 
-    def astype(self, dtype):
+    def astype(self, dtype: DTypeLike) -> ModelState:
         """A copy with every floating array cast to ``dtype`` (e.g. float64 for gradient checks)."""
         def cast(leaf):
             is_float = np.issubdtype(np.dtype(leaf.dtype), np.floating)
@@ -104,7 +105,7 @@ class ModelState(NamedTuple):
 
         return optree.tree_map(cast, self)
 
-    def count(self):
+    def count(self) -> int:  # type: ignore[override]
         """The number of scalars in the trainable and frozen parameters."""
         return int(sum(np.prod(np.shape(v)) for v in optree.tree_leaves(
             (self.trainable, self.frozen))))
@@ -153,7 +154,7 @@ def _move(source, target, select, where):
     return nest_paths(stay), nest_paths(moved)
 
 
-def freeze(state, predicate=None):
+def freeze(state: ModelState, predicate: Any = None) -> ModelState:
     """Move the trainable parameters picked by ``predicate`` to ``frozen``: gradients and
     optimizers no longer see them, ``predict`` still uses them.
 
@@ -169,7 +170,7 @@ def freeze(state, predicate=None):
     return ModelState(trainable, state.state, frozen)
 
 
-def unfreeze(state, predicate=None):
+def unfreeze(state: ModelState, predicate: Any = None) -> ModelState:
     """Move frozen parameters picked by ``predicate`` back to ``trainable`` (see :func:`freeze`).
 
     >>> s = freeze(ModelState({"a": {"w": np.ones(1)}}))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from ._checks import dtype_argument, is_int, shape_argument
 from ._core import stageable
 from .backend import array_module, is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
+from .typing import Array, ArrayLike, DTypeLike, PRNGKey, Shape
 
 __all__ = ["key", "split", "fold_in", "uniform", "normal", "truncated_normal", "bernoulli",
            "randint", "permutation", "choice"]
@@ -158,7 +160,7 @@ def _seed_words(value, where, name):
 # Keys -----------------------------------------------------------------------------------------
 
 
-def key(seed):
+def key(seed: int) -> PRNGKey:
     """A PRNG key from an integer seed: the seed's high and low 32-bit words.
 
     >>> key(42)
@@ -168,7 +170,7 @@ def key(seed):
 
 
 @stageable
-def split(key, num=2):
+def split(key: PRNGKey, num: int = 2) -> Array:
     """``num`` new independent keys, as an array of shape ``(num, 2)``.
 
     >>> a, b = split(key(0))
@@ -182,7 +184,7 @@ def split(key, num=2):
 
 
 @stageable
-def fold_in(key, data):
+def fold_in(key: PRNGKey, data: int) -> PRNGKey:
     """A new key derived from ``key`` and the integer ``data`` (e.g. a step or layer index).
 
     >>> fold_in(key(0), 1).shape
@@ -219,7 +221,8 @@ def _open_unit(k, shape, where):
 
 
 @stageable
-def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
+def uniform(key: PRNGKey, shape: Shape = (), dtype: DTypeLike = "float32",
+            minval: ArrayLike = 0.0, maxval: ArrayLike = 1.0) -> Array:
     """Uniform floats in ``[minval, maxval)``; ``minval``/``maxval`` broadcast to ``shape``.
 
     >>> u = uniform(key(0), (1000,))
@@ -325,7 +328,8 @@ def _ndtri_branchless(p):
 
 
 @stageable
-def normal(key, shape=(), dtype="float32", mean=0.0, stddev=1.0):
+def normal(key: PRNGKey, shape: Shape = (), dtype: DTypeLike = "float32",
+           mean: ArrayLike = 0.0, stddev: ArrayLike = 1.0) -> Array:
     """Normal draws (by inverse CDF from 52-bit uniforms, computed in float64).
 
     >>> z = normal(key(0), (10000,))
@@ -350,7 +354,8 @@ def _ndtr(x):
 
 
 @stageable
-def truncated_normal(key, lower=-2.0, upper=2.0, shape=None, dtype="float32"):
+def truncated_normal(key: PRNGKey, lower: ArrayLike = -2.0, upper: ArrayLike = 2.0,
+                     shape: Optional[Shape] = None, dtype: DTypeLike = "float32") -> Array:
     """Standard normal draws conditioned on ``[lower, upper]`` (by inverse CDF).
 
     ``shape=None`` means the broadcast shape of ``lower`` and ``upper``. The bounds' CDF values
@@ -384,7 +389,7 @@ def truncated_normal(key, lower=-2.0, upper=2.0, shape=None, dtype="float32"):
 
 
 @stageable
-def bernoulli(key, p=0.5, shape=None):
+def bernoulli(key: PRNGKey, p: ArrayLike = 0.5, shape: Optional[Shape] = None) -> Array:
     """Booleans that are True with probability ``p`` (``shape=None``: the shape of ``p``).
 
     >>> bernoulli(key(0), 0.5, (4,)).dtype
@@ -404,7 +409,8 @@ def bernoulli(key, p=0.5, shape=None):
 
 
 @stageable
-def randint(key, shape, minval, maxval, dtype="int32"):
+def randint(key: PRNGKey, shape: Shape, minval: ArrayLike, maxval: ArrayLike,
+            dtype: DTypeLike = "int32") -> Array:
     """Integers in ``[minval, maxval)`` (bounds broadcast to ``shape``). Each value is a 64-bit
     draw modulo the span, so the bias is below ``span / 2**64``.
 
@@ -462,7 +468,7 @@ def _take(arr, indices, axis):
 
 
 @stageable
-def permutation(key, x, axis=0):
+def permutation(key: PRNGKey, x: ArrayLike, axis: int = 0) -> Array:
     """A random permutation of ``arange(x)`` (``x`` an int), or ``x`` shuffled along ``axis``.
 
     >>> sorted(permutation(key(0), 5).tolist())
@@ -476,7 +482,8 @@ def permutation(key, x, axis=0):
 
 
 @stageable
-def choice(key, a, shape=(), replace=True, p=None, axis=0):
+def choice(key: PRNGKey, a: ArrayLike, shape: Shape = (), replace: bool = True,
+           p: Optional[ArrayLike] = None, axis: int = 0) -> Array:
     """Random elements of ``arange(a)`` (``a`` an int) or of the array ``a`` along ``axis``.
 
     ``p`` gives the weight of each element (normalized here; non-negative with a positive sum).

@@ -39,22 +39,23 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import secrets
 import zipfile
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from ._core import AbstractArray
+from ._files import HEADER_KEY, SafetensorsReader, as_path, atomic_write, open_reader
+from ._files import safetensors_modules as _safetensors
 from .backend import is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .model_state import ModelState
+from .typing import PathLike, PyTree
 
 __all__ = ["save", "load", "save_tree", "load_tree"]
 
 FORMAT = "axon_fn"
 VERSION = 1
-HEADER_KEY = "__axon_fn__"
 _RESERVED = {HEADER_KEY, "__metadata__"}  # "__metadata__" is safetensors' own header entry
 _ARRAY_KINDS = "biufc"  # bool, signed and unsigned ints, floats, complex
 _SAFETENSORS_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
@@ -87,29 +88,8 @@ def _is_namedtuple(value):
     return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
 
 
-def _as_path(path, where):
-    if not isinstance(path, (str, os.PathLike)):
-        raise AxonTypeError(f"{where}: `path` must be a str or os.PathLike, got "
-                            f"{type(path).__name__} {path!r}")
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    return path
-
-
 def _is_safetensors(path):
     return path.lower().endswith(".safetensors")
-
-
-def _safetensors(where, path):
-    try:
-        import safetensors.numpy  # noqa: F401
-        from safetensors import safe_open
-    except ImportError as err:
-        raise ImportError(f"{where}: {path!r} ends with '.safetensors', which needs the "
-                          f"safetensors package: pip install safetensors, or use a '.npz' path "
-                          f"instead") from err
-    return safetensors.numpy, safe_open
 
 
 # Encoding -------------------------------------------------------------------------------------
@@ -217,51 +197,13 @@ def _safetensors_bytes(where, path, header, arrays):
         if array.dtype.name not in supported:
             raise AxonTypeError(f"{where}: the array at '{name}' has dtype {array.dtype}, which "
                                 f"safetensors cannot store; use a '.npz' path instead")
-        tensors[name] = np.ascontiguousarray(array)
+        # np.ascontiguousarray would turn a 0-d array into shape (1,)
+        tensors[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
     return st_numpy.save(tensors, metadata={HEADER_KEY: header})
 
 
-def atomic_write(path, write, where):
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it onto
-    ``path``; on any failure the temporary file is removed and ``path`` is left untouched."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise InvalidArgumentError(f"{where}: {path!r} is a directory; pass a file path")
-    os.makedirs(directory, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(temp, flags, 0o666)  # the umask applies, as for an ordinary file
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX); not possible everywhere
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def _save(tree, path, kind, where):
-    path = _as_path(path, where)
+    path = as_path(path, where)
     encoder = _Encoder(where)
     header = _header(kind, encoder.encode(tree))
     if _is_safetensors(path):
@@ -274,83 +216,11 @@ def _save(tree, path, kind, where):
 # Reading --------------------------------------------------------------------------------------
 
 
-class _NpzReader:
-    def __init__(self, path, where):
-        self.path, self.where = path, where
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as err:
-            if isinstance(err, (FileNotFoundError, IsADirectoryError, PermissionError)):
-                raise
-            raise InvalidArgumentError(f"{where}: {path!r} is not an axon_fn file (not an .npz "
-                                       f"archive: {err})") from err
-        self.names = set(self.zip.namelist())
-
-    def header(self):
-        if HEADER_KEY + ".npy" not in self.names:
-            raise InvalidArgumentError(f"{self.where}: {self.path!r} is not an axon_fn file (it "
-                                       f"has no '{HEADER_KEY}' entry; was it written by "
-                                       f"axon_fn.save or save_tree?)")
-        raw = self.get(HEADER_KEY)
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise InvalidArgumentError(f"{self.where}: {self.path!r} has a malformed "
-                                       f"'{HEADER_KEY}' entry (expected a 1-d uint8 array, got "
-                                       f"{raw.dtype} of shape {raw.shape})")
-        return raw.tobytes()
-
-    def get(self, name):
-        if name + ".npy" not in self.names:
-            raise InvalidArgumentError(f"{self.where}: {self.path!r} lacks the array entry "
-                                       f"{name!r} that its header lists; the file is damaged")
-        with self.zip.open(name + ".npy") as member:
-            try:
-                return np.lib.format.read_array(member, allow_pickle=False)
-            except ValueError as err:
-                raise InvalidArgumentError(f"{self.where}: the entry {name!r} of {self.path!r} "
-                                           f"cannot be read without pickle ({err})") from err
-
-    def close(self):
-        self.zip.close()
-
-
-class _SafetensorsReader:
-    def __init__(self, path, where):
-        self.path, self.where = path, where
-        _, safe_open = _safetensors(where, path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{where}: no such file: {path!r}")
-        try:
-            self.file = safe_open(path, framework="np")
-            self.file.__enter__()
-        except Exception as err:  # safetensors raises its own error types for a bad header
-            raise InvalidArgumentError(f"{where}: {path!r} is not a readable safetensors file "
-                                       f"({err})") from err
-        self.names = set(self.file.keys())
-
-    def header(self):
-        metadata = self.file.metadata() or {}
-        if HEADER_KEY not in metadata:
-            raise InvalidArgumentError(f"{self.where}: {self.path!r} is not an axon_fn file (its "
-                                       f"safetensors metadata has no '{HEADER_KEY}' entry; was it "
-                                       f"written by axon_fn.save or save_tree?)")
-        return metadata[HEADER_KEY].encode("utf-8")
-
-    def get(self, name):
-        if name not in self.names:
-            raise InvalidArgumentError(f"{self.where}: {self.path!r} lacks the tensor {name!r} "
-                                       f"that its header lists; the file is damaged")
-        array = self.file.get_tensor(name)
-        return np.array(array, copy=True)  # own, writable memory, not a view of the file
-
-    def close(self):
-        self.file.__exit__(None, None, None)
-
-
 def _read_header(reader, where):
     raw = reader.header()
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise InvalidArgumentError(f"{where}: {reader.path!r} has a '{HEADER_KEY}' entry that is "
                                    f"not valid JSON ({err})") from err
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -393,14 +263,26 @@ class _Decoder:
                 raise self.corrupt(path, f"malformed {name!r} entry {item!r}")
         return items
 
+    def dtype(self, node, path):
+        text = self.field(node, "dtype", str, path)
+        try:
+            return np.dtype(text)
+        except (TypeError, ValueError, SyntaxError) as err:
+            raise self.corrupt(path, f"unknown dtype {text!r}") from err
+
+    def shape(self, node, path):
+        shape = tuple(self.field(node, "shape", list, path))
+        if not all(type(n) is int and n >= 0 for n in shape):
+            raise self.corrupt(path, f"malformed shape {list(shape)!r}")
+        return shape
+
     def array(self, node, path):
         name = self.field(node, "key", str, path)
-        dtype_text = self.field(node, "dtype", str, path)
-        shape = tuple(self.field(node, "shape", list, path))
-        dtype = np.dtype(dtype_text)
+        dtype, shape = self.dtype(node, path), self.shape(node, path)
         array = self.reader.get(name)
-        if isinstance(self.reader, _SafetensorsReader):
-            # safetensors stores little-endian data only, and may give a 0-d tensor as (1,)
+        if isinstance(self.reader, SafetensorsReader):
+            # safetensors stores little-endian data only; files of axon_fn <= 0.1.0 hold a 0-d
+            # array as shape (1,)
             if array.dtype != dtype and array.dtype == dtype.newbyteorder("<"):
                 array = array.astype(dtype)
             if array.shape != shape and array.size == math.prod(shape):
@@ -464,8 +346,7 @@ class _Decoder:
             return f"a {kind} of length {len(self.field(node, 'items', list, path))}"
         if kind in ("array", "scalar"):
             what = "numpy scalar" if kind == "scalar" else "array"
-            return (f"a {np.dtype(self.field(node, 'dtype', str, path))} {what} of shape "
-                    f"{tuple(self.field(node, 'shape', list, path))}")
+            return f"a {self.dtype(node, path)} {what} of shape {self.shape(node, path)}"
         if kind == "none":
             return "None"
         return f"a Python {kind}"
@@ -534,10 +415,10 @@ class _Decoder:
             expected = f"a {dtype} {what} of shape {shape}"
             if kind not in ("array", "scalar"):
                 raise self.mismatch(path, expected, node, AxonTypeError)
-            got_shape = tuple(self.field(node, "shape", list, path))
+            got_shape = self.shape(node, path)
             if got_shape != shape:
                 raise self.mismatch(path, expected, node, ShapeError)
-            if np.dtype(self.field(node, "dtype", str, path)) != dtype:
+            if self.dtype(node, path) != dtype:
                 raise self.mismatch(path, expected, node, AxonTypeError)
             array = self.array(dict(node, type="array"), path)
             if scalar:
@@ -557,12 +438,12 @@ class _Decoder:
         return self.value(node, path)
 
 
-def is_named_tuple_class(value):
+def is_named_tuple_class(value: Any) -> bool:
     """True for a NamedTuple class (what ``load_tree``'s ``types`` lists)."""
     return isinstance(value, type) and issubclass(value, tuple) and hasattr(value, "_fields")
 
 
-def named_tuples_by_name(types, where):
+def named_tuples_by_name(types: Iterable[type], where: str) -> dict:
     """``{class name: class}`` for the NamedTuple classes ``types`` (later ones win a clash)."""
     found = {}
     for cls in types:
@@ -572,15 +453,10 @@ def named_tuples_by_name(types, where):
     return found
 
 
-def _open(path, where):
-    path = _as_path(path, where)
-    return (_SafetensorsReader if _is_safetensors(path) else _NpzReader)(path, where)
-
-
 # Public API -----------------------------------------------------------------------------------
 
 
-def save(state, path):
+def save(state: ModelState, path: PathLike) -> None:
     """Write the :class:`~axon_fn.ModelState` ``state`` to ``path`` (``.npz``, or
     ``.safetensors`` with the safetensors package), atomically and without pickle.
 
@@ -611,7 +487,7 @@ def save(state, path):
     _save(state, path, "model_state", "save")
 
 
-def load(path):
+def load(path: PathLike) -> ModelState:
     """Read a :class:`~axon_fn.ModelState` written by :func:`save`.
 
     Raises :class:`~axon_fn.InvalidArgumentError` when ``path`` is not an axon_fn file or holds
@@ -623,7 +499,7 @@ def load(path):
     ...     load(os.path.join(d, "m.npz")).trainable
     {'d': {'b': array([0, 1, 2], dtype=int32)}}
     """
-    reader = _open(path, "load")
+    reader = open_reader(path, "load")
     try:
         header = _read_header(reader, "load")
         decoder = _Decoder(reader, "load")
@@ -645,7 +521,7 @@ def load(path):
         reader.close()
 
 
-def save_tree(tree, path):
+def save_tree(tree: PyTree, path: PathLike) -> None:
     """Write the pytree ``tree`` (a training checkpoint) to ``path`` (``.npz``, or
     ``.safetensors`` with the safetensors package), atomically and without pickle.
 
@@ -664,7 +540,8 @@ def save_tree(tree, path):
     _save(tree, path, "tree", "save_tree")
 
 
-def load_tree(path, like=None, *, types=None):
+def load_tree(path: PathLike, like: Optional[PyTree] = None, *,
+              types: Optional[Iterable[type]] = None) -> PyTree:
     """Read a pytree written by :func:`save_tree` (or :func:`save`).
 
     Without ``like``, containers come back as plain dicts and lists (a namedtuple as the dict of
@@ -692,12 +569,22 @@ def load_tree(path, like=None, *, types=None):
     >>> type(restored["opt"][0]).__name__
     'ScaleByAdamState'
     """
-    reader = _open(path, "load_tree")
+    return read_tree(path, like, types, "load_tree")
+
+
+def read_tree(path: PathLike, like: Optional[PyTree], types: Optional[Iterable[type]],
+              where: str) -> PyTree:
+    """:func:`load_tree` whose errors name ``where`` (``load_checkpoint`` reads through it)."""
+    reader = open_reader(path, where)
     try:
-        header = _read_header(reader, "load_tree")
-        decoder = _Decoder(reader, "load_tree")
+        header = _read_header(reader, where)
+        decoder = _Decoder(reader, where)
         if like is None:
-            return decoder.plain(header["tree"], types=None if types is None else named_tuples_by_name(types, "load_tree"))
+            named = None if types is None else named_tuples_by_name(types, where)
+            return decoder.plain(header["tree"], types=named)
         return decoder.like(like, header["tree"])
+    except RecursionError as err:  # a header nested deeper than Python's stack
+        raise InvalidArgumentError(f"{where}: {reader.path!r} is damaged: its header is nested "
+                                   f"too deeply to read") from err
     finally:
         reader.close()

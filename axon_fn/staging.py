@@ -26,18 +26,22 @@ as constants.
 
 from __future__ import annotations
 
+import collections
 import functools
 
 import numpy as np
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ._core import AbstractArray, Recording, Staged, Tracer, _is_cupy_type
-from .errors import AxonTypeError, StagingError
+from .errors import AxonTypeError, InvalidArgumentError, StagingError
 
 __all__ = ["jit"]
 
 
-def jit(fun=None, *, static_argnums=()):
+DEFAULT_MAX_PROGRAMS = 32
+
+
+def jit(fun=None, *, static_argnums=(), max_programs=DEFAULT_MAX_PROGRAMS):
     """Compile ``fun`` on first call per argument signature; replay the recorded kernels after.
 
     ``static_argnums`` names positional arguments that are settings, not arrays: they are
@@ -45,6 +49,10 @@ def jit(fun=None, *, static_argnums=()):
     that are not arrays (Python numbers, strings, None) are static too. Calls made with traced,
     staged or abstract values (``jit`` inside ``grad``, ``jit`` or ``eval_shape``) run ``fun``
     directly. ``compiled.cache_size()`` counts the recorded programs.
+
+    At most ``max_programs`` programs are kept (default 32; ``None``: no bound): a new
+    signature past the bound drops the least recently used one, so a stream of new batch
+    shapes records again instead of holding every program it ever made.
 
     >>> import numpy as np
     >>> from axon_fn import grad, ops
@@ -56,20 +64,27 @@ def jit(fun=None, *, static_argnums=()):
     array([0.64, 1.  ])
     """
     if fun is None:
-        return functools.partial(jit, static_argnums=static_argnums)
+        return functools.partial(jit, static_argnums=static_argnums, max_programs=max_programs)
     if not callable(fun):
         raise AxonTypeError(f"jit: expected a function, got {type(fun).__name__}")
+    if max_programs is not None and not (isinstance(max_programs, int)
+                                         and not isinstance(max_programs, bool)
+                                         and max_programs >= 1):
+        raise InvalidArgumentError(f"jit: `max_programs` must be a positive int or None, got "
+                                   f"{max_programs!r}")
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    return _Jitted(fun, static)
+    return _Jitted(fun, static, max_programs)
 
 
 class _Jitted:
-    __slots__ = ("fun", "static_argnums", "programs", "__wrapped__", "__doc__", "__name__")
+    __slots__ = ("fun", "static_argnums", "programs", "max_programs", "__wrapped__", "__doc__",
+                 "__name__")
 
-    def __init__(self, fun, static_argnums):
+    def __init__(self, fun, static_argnums, max_programs=DEFAULT_MAX_PROGRAMS):
         self.fun = fun
         self.static_argnums = static_argnums
-        self.programs = {}
+        self.programs = collections.OrderedDict()  # least recently used first
+        self.max_programs = max_programs
         self.__wrapped__ = fun
         self.__doc__ = getattr(fun, "__doc__", None)
         self.__name__ = getattr(fun, "__name__", "function")
@@ -87,9 +102,10 @@ class _Jitted:
         leaves, treedef = optree.tree_flatten(args)
         # the common replay, every leaf a numpy array, keyed as _call keys it
         if all(type(leaf) is np.ndarray for leaf in leaves):
-            program = self.programs.get(
-                (treedef, tuple([(np.ndarray, a.shape, a.dtype) for a in leaves]), ()))
+            key = (treedef, tuple([(np.ndarray, a.shape, a.dtype) for a in leaves]), ())
+            program = self.programs.get(key)
             if program is not None:
+                self.programs.move_to_end(key)
                 return program.run(leaves)
         return self._call(args, (), leaves, treedef)
 
@@ -107,9 +123,12 @@ class _Jitted:
                                 f"is not hashable ({err}); pass arrays or hashable settings"
                                 ) from err
         if program is not None:
+            self.programs.move_to_end(key)
             return program.run([leaf for leaf, kind in zip(leaves, kinds) if kind == "array"])
         program, out = _record_program(self.fun, args, static, leaves, kinds, treedef)
         self.programs[key] = program
+        if self.max_programs is not None and len(self.programs) > self.max_programs:
+            self.programs.popitem(last=False)
         return out
 
     def __repr__(self):

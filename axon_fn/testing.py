@@ -8,7 +8,7 @@ entry of the Jacobian.
 from __future__ import annotations
 
 import numpy as np
-import optree
+from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ._core import full_value
 from .autodiff import vjp

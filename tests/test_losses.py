@@ -258,3 +258,47 @@ def test_all_exported_and_documented():
     for name in losses.__all__:
         fn = getattr(losses, name)
         assert fn.__doc__ and ">>>" in fn.__doc__, name
+
+
+def _torch_cross_entropy(logits, labels_or_probs, w, smoothing):
+    """PyTorch's documented ``cross_entropy(input, target, weight=w, label_smoothing=eps)``
+    with ``reduction="mean"``, written out: class indices divide by the sum of the true
+    classes' weights (the smoothing term too), probability targets by the batch size."""
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(-1, keepdims=True))
+    n, c = logits.shape
+    if labels_or_probs.ndim == 1:
+        labels = labels_or_probs
+        nll = -(w[labels] * log_p[np.arange(n), labels]).sum() / w[labels].sum()
+        smooth = -(log_p * w).sum() / w[labels].sum()
+        return (1 - smoothing) * nll + smoothing / c * smooth
+    probs = labels_or_probs * (1 - smoothing) + smoothing / c
+    return -(probs * log_p * w).sum(-1).mean()
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_class_weights_mean_divides_like_pytorch(sparse, smoothing):
+    logits = RNG.normal(size=(6, 4))
+    labels = np.array([0, 3, 1, 3, 2, 0])
+    w = np.array([0.5, 2.0, 1.0, 3.0])
+    target = labels if sparse else RNG.dirichlet(np.ones(4), size=6)
+    got = losses.categorical_cross_entropy(target, logits, sparse=sparse, from_logits=True,
+                                           class_weights=w, label_smoothing=smoothing)
+    np.testing.assert_allclose(got, _torch_cross_entropy(logits, target, w, smoothing),
+                               rtol=1e-10)
+
+
+def test_class_weights_against_torch():
+    torch = pytest.importorskip("torch")
+    logits = RNG.normal(size=(5, 3))
+    labels = np.array([0, 2, 1, 2, 2])
+    probs = RNG.dirichlet(np.ones(3), size=5)
+    w = np.array([1.0, 2.0, 0.5])
+    for target, sparse in ((labels, True), (probs, False)):
+        want = torch.nn.functional.cross_entropy(
+            torch.tensor(logits), torch.tensor(target), weight=torch.tensor(w),
+            label_smoothing=0.1).item()
+        got = losses.categorical_cross_entropy(target, logits, sparse=sparse, from_logits=True,
+                                               class_weights=w, label_smoothing=0.1)
+        np.testing.assert_allclose(got, want, rtol=1e-10)

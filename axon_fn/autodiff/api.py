@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .._core import AbstractArray, Trace, Tracer, full_value
 from ..errors import AxonTypeError, TracerError

@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import initializers as _init
 from .._checks import dtype_argument
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..typing import ArrayLike, DTypeLike, PyTree, Shape
 from .node import Node, Parameter, constructor
 
 __all__ = [
@@ -53,7 +55,10 @@ def _shape_spec(shape, where):
     return tuple(None if d is None else int(d) for d in shape)
 
 
-def make_node(op, args, fn, *, name=None, opts=None, training=False, key=False, meta=None):
+def make_node(op: str, args: Sequence[Node | Parameter], fn: Optional[Callable[..., Any]], *,
+              name: Optional[str] = None, opts: Optional[Mapping[str, Any]] = None,
+              training: bool = False, key: bool = False,
+              meta: Optional[Mapping[str, Any]] = None) -> Node:
     """The one way layers become nodes: check the inputs and freeze the options.
 
     ``args`` mixes input nodes and :class:`Parameter`s in the order ``fn`` takes them.
@@ -66,7 +71,8 @@ def make_node(op, args, fn, *, name=None, opts=None, training=False, key=False, 
                 _check_name(name, op), MappingProxyType(dict(meta or {})), training, key)
 
 
-def input(name, shape=None, dtype=None, optional=False):  # noqa: A001 - Axon's name
+def input(name: str, shape: Optional[Sequence[Optional[int]]] = None,  # noqa: A001 - Axon's
+          dtype: Optional[DTypeLike] = None, optional: bool = False) -> Node:
     """A named model input. ``None`` in ``shape`` is a size that may vary (the batch).
 
     ``dtype`` (optional) fixes the kind of array accepted: a float input takes any float
@@ -85,7 +91,8 @@ def input(name, shape=None, dtype=None, optional=False):  # noqa: A001 - Axon's 
                 MappingProxyType({"shape": shape, "dtype": dtype, "optional": bool(optional)}))
 
 
-def param(name, shape, initializer=None, *, dtype="float32", kind="trainable"):
+def param(name: str, shape: Shape | Callable[..., Shape], initializer: Any = None, *,
+          dtype: DTypeLike = "float32", kind: str = "trainable") -> Parameter:
     """Declare a parameter for :func:`layer`. ``shape`` is a tuple or a function of the shapes
     of the layer's node inputs (so it can follow the input's size).
 
@@ -113,7 +120,7 @@ def param(name, shape, initializer=None, *, dtype="float32", kind="trainable"):
     return Parameter(name, shape, initializer, dtype_argument(dtype, f"param {name!r}"), kind)
 
 
-def constant(value, *, name=None):
+def constant(value: ArrayLike, *, name: Optional[str] = None) -> Node:
     """A node holding a fixed array (never trained).
 
     >>> import numpy as np
@@ -124,7 +131,7 @@ def constant(value, *, name=None):
     return make_node("constant", (), lambda: value, name=name, meta={"value": value})
 
 
-def container(tree, *, name=None):
+def container(tree: PyTree, *, name: Optional[str] = None) -> Node:
     """Several nodes as one output: a dict, tuple or list (nested) of nodes.
 
     >>> a, b = input("a", shape=(None, 2)), input("b", shape=(None, 2))
@@ -149,7 +156,8 @@ def _accepts(fn, argument):
     return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def layer(fn, inputs, *, name=None, op_name="custom", **opts):
+def layer(fn: Callable[..., Any], inputs: Sequence[Node | Parameter], *,
+          name: Optional[str] = None, op_name: str = "custom", **opts: Any) -> Node:
     """A custom layer: ``fn(*input_values, *param_values, **opts)`` over the values of
     ``inputs`` (nodes and :func:`param` declarations, in ``fn``'s order).
 
@@ -169,7 +177,7 @@ def layer(fn, inputs, *, name=None, op_name="custom", **opts):
 
 
 @constructor("nx")
-def nx(x, fn, *, name=None):
+def nx(x: Node, fn: Callable[..., Any], *, name: Optional[str] = None) -> Node:
     """Apply a plain function of arrays to a node (no parameters), as Axon's ``nx``.
 
     >>> from axon_fn import ops
@@ -190,7 +198,7 @@ class Block:
     name: str | None = None
     op: str = "block"
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: Node) -> Node:
         for i, node in enumerate(inputs):
             if not isinstance(node, Node):
                 raise AxonTypeError(f"block: input {i} must be a model node, got "
@@ -199,7 +207,8 @@ class Block:
                     MappingProxyType({"block": self}))
 
 
-def block(fn, *, name=None, op_name="block"):
+def block(fn: Callable[..., Any], *, name: Optional[str] = None,
+          op_name: str = "block") -> Block:
     """Share parameters between several applications of a sub-model, as Axon's ``block``.
 
     ``fn`` builds a graph from input nodes; every call of the result reuses the same
@@ -218,7 +227,7 @@ def block(fn, *, name=None, op_name="block"):
     return Block(fn, _check_name(name, "block"), _check_name(op_name, "block", required=True))
 
 
-def namespace(name, model):
+def namespace(name: str, model: Node) -> Node:
     """Group every parameter of ``model`` (and of the layers it reads) under ``name``, so a
     pretrained part can be loaded or re-initialized on its own.
 
@@ -236,7 +245,7 @@ def namespace(name, model):
 
 
 @constructor("optional")
-def optional(x, *, name=None):
+def optional(x: Node, *, name: Optional[str] = None) -> Node:
     """Let the next layer run when ``x`` has no value (an optional input left out): it then
     receives ``None`` instead of being skipped.
 
@@ -249,7 +258,7 @@ def optional(x, *, name=None):
     return dataclasses.replace(node, sees_missing=True)
 
 
-def or_else(x, default, *, name=None):
+def or_else(x: Node, default: Any, *, name: Optional[str] = None) -> Node:
     """``x``'s value when it has one, else ``default``'s.
 
     >>> a = input("a", shape=(None, 2), optional=True)

@@ -18,7 +18,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from ..errors import AxonTypeError, InvalidArgumentError
 
@@ -53,7 +53,7 @@ class Parameter:
     dtype: str = "float32"
     kind: str = "trainable"
 
-    def resolve_shape(self, input_shapes):
+    def resolve_shape(self, input_shapes: Sequence[tuple]) -> tuple:
         """The concrete shape for a layer whose node inputs have ``input_shapes``."""
         shape = self.shape(*input_shapes) if callable(self.shape) else self.shape
         return tuple(int(d) for d in shape)
@@ -92,12 +92,12 @@ class Node:
     __array_ufunc__ = None  # so `array >> node` reaches __rrshift__ instead of numpy
 
     @property
-    def inputs(self):
+    def inputs(self) -> tuple:
         """The nodes this node reads, in order."""
         return tuple(a for a in self.args if isinstance(a, Node))
 
     @property
-    def parameters(self):
+    def parameters(self) -> tuple:
         """The parameters this node declares, in order."""
         return tuple(a for a in self.args if isinstance(a, Parameter))
 
@@ -118,7 +118,7 @@ class Node:
         return f"<Node {self.op} {label}{shapes}>"
 
 
-def is_node(value):
+def is_node(value: Any) -> bool:
     """Whether ``value`` is a graph :class:`Node`."""
     return isinstance(value, Node)
 
@@ -162,7 +162,7 @@ class Layer(_Composable):
     apply: Callable
     label: str = ""
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: Node) -> Node:
         return self.apply(*inputs)
 
     def __repr__(self):
@@ -186,7 +186,7 @@ class Pipeline(_Composable):
 
     __slots__ = ("layers",)
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Layer | Pipeline) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
@@ -196,7 +196,7 @@ class Pipeline(_Composable):
     def __setattr__(self, name, value):
         raise AttributeError("a Pipeline is immutable; use replace, insert or remove")
 
-    def __call__(self, node):
+    def __call__(self, node: Node) -> Node:
         for layer in self.layers:
             node = layer(node)
         return node
@@ -219,19 +219,19 @@ class Pipeline(_Composable):
                                        f"pipeline of {len(self.layers)} layers")
         return i % n
 
-    def replace(self, index, layer):
+    def replace(self, index: int, layer: Any) -> Pipeline:
         """A new pipeline with the layer at ``index`` replaced by ``layer``."""
         _check_layer(layer, "Pipeline.replace: `layer`")
         i = self._index(index, "replace")
         return Pipeline(*self.layers[:i], layer, *self.layers[i + 1:])
 
-    def insert(self, index, layer):
+    def insert(self, index: int, layer: Any) -> Pipeline:
         """A new pipeline with ``layer`` inserted before position ``index`` (``len`` appends)."""
         _check_layer(layer, "Pipeline.insert: `layer`")
         i = self._index(index, "insert", upper=1)
         return Pipeline(*self.layers[:i], layer, *self.layers[i:])
 
-    def remove(self, index):
+    def remove(self, index: int) -> Pipeline:
         """A new pipeline without the layer at ``index``."""
         i = self._index(index, "remove")
         return Pipeline(*self.layers[:i], *self.layers[i + 1:])
@@ -260,7 +260,7 @@ def _describe(value):
     return repr(value)
 
 
-def constructor(op, n_inputs=1):
+def constructor(op: str, n_inputs: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make a graph constructor callable with its inputs (``dense(x, 10)``, a Node) or without
     (``dense(10)``, a :class:`Layer` waiting for ``n_inputs`` nodes).
 

@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import activations as _activations
 from .. import ops
+from .._core import Staged
+from ..errors import InvalidArgumentError
 from ._util import expect, shape_of
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
@@ -92,6 +96,17 @@ def embedding(indices, kernel):
     ks = shape_of(kernel)
     if len(ks) != 2:
         expect("embedding", "kernel", "a 2-D array of shape (vocab, features)", f"shape {ks}")
+    staged = type(indices) is Staged
+    ids = indices.value if staged else indices  # while recording, the recorded batch's ids
+    if type(ids) is np.ndarray and ids.size and ids.dtype.kind in "iu":
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= ks[0]:
+            bad = low if low < 0 else high
+            raise InvalidArgumentError(
+                f"embedding: id {bad} is out of range for a table of {ks[0]} rows (ids must lie "
+                f"in [0, {ks[0] - 1}]; a negative id would silently read a row from the end)")
+    if staged:  # a replay reads no values: send negative ids past the end, where take raises
+        indices = ops.where(ops.less(indices, 0), ks[0], indices)
     return ops.take(kernel, indices, axis=0)
 
 

@@ -13,12 +13,15 @@ array([[-1.,  1.],
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
 from .. import ops
 from ..autodiff import stop_gradient
 from ..errors import InvalidArgumentError
+from ..ops._rules import dtype_of
+from ..typing import Array, ArrayLike
 from ._util import channel_axis, expect, per_channel, shape_of
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "rms_norm"]
@@ -29,6 +32,23 @@ def _normalize(x, axes, epsilon):
     centered = ops.subtract(x, mu)
     sigma2 = ops.mean(ops.multiply(centered, centered), axis=axes, keepdims=True)
     return ops.multiply(centered, ops.rsqrt(ops.add(sigma2, epsilon)))
+
+
+def _precise_moments(x, axes):
+    """``(mean, x - mean, biased variance)`` over ``axes`` (kept as size-1 axes) in ``x``'s
+    dtype, two passes each summed in float64: a float32 sum over the ~10^5 values of a
+    channel (a strided one, channels-first, most of all) drifts by 1e-5 to 1e-4 of the data's
+    scale, while this stays within float32's rounding of the float64 result."""
+    dtype = np.dtype(dtype_of(x))
+    wide = np.float64 if dtype.kind == "f" and dtype.itemsize < 8 else None
+    mean = ops.mean(x, axis=axes, keepdims=True, dtype=wide)
+    if wide is not None:
+        mean = ops.astype(mean, dtype)
+    centered = ops.subtract(x, mean)
+    var = ops.mean(ops.multiply(centered, centered), axis=axes, keepdims=True, dtype=wide)
+    if wide is not None:
+        var = ops.astype(var, dtype)
+    return mean, centered, var
 
 
 def _affine(layer, y, x, gamma, beta, axis):
@@ -43,8 +63,9 @@ def _check_epsilon(layer, epsilon):
         raise InvalidArgumentError(f"layers.{layer}: `epsilon` must be >= 0, got {epsilon!r}")
 
 
-def batch_norm(x, gamma, beta, mean, var, *, training, momentum=0.1, epsilon=1e-5,
-               channel_index=-1):
+def batch_norm(x: ArrayLike, gamma: ArrayLike, beta: Optional[ArrayLike], mean: ArrayLike,
+               var: ArrayLike, *, training: bool, momentum: float = 0.1, epsilon: float = 1e-5,
+               channel_index: int = -1) -> Array | tuple[Array, Array, Array]:
     """Batch normalization over every axis but the channel axis.
 
     In training, ``x`` is normalized with the batch statistics and the result is
@@ -82,18 +103,19 @@ def batch_norm(x, gamma, beta, mean, var, *, training, momentum=0.1, epsilon=1e-
         y = ops.multiply(ops.subtract(x, m), ops.rsqrt(ops.add(v, epsilon)))
         return _affine("batch_norm", y, x, gamma, beta, axis)
     n = math.prod(xs[i] for i in axes)
-    batch_mean = ops.mean(x, axis=axes)
-    batch_var = ops.var(x, axis=axes)
-    y = _normalize(x, axes, epsilon)
+    batch_mean, centered, batch_var = _precise_moments(x, axes)
+    y = ops.multiply(centered, ops.rsqrt(ops.add(batch_var, epsilon)))
     y = _affine("batch_norm", y, x, gamma, beta, axis)
-    bm = stop_gradient(batch_mean)
-    unbiased = ops.multiply(stop_gradient(batch_var), n / max(n - 1, 1))
+    bm = stop_gradient(ops.reshape(batch_mean, shape=(xs[axis],)))
+    unbiased = ops.multiply(stop_gradient(ops.reshape(batch_var, shape=(xs[axis],))),
+                            n / max(n - 1, 1))
     new_mean = ops.add(ops.multiply(mean, 1.0 - momentum), ops.multiply(bm, momentum))
     new_var = ops.add(ops.multiply(var, 1.0 - momentum), ops.multiply(unbiased, momentum))
     return y, new_mean, new_var
 
 
-def layer_norm(x, gamma, beta, *, epsilon=1e-5, channel_index=-1):
+def layer_norm(x: ArrayLike, gamma: ArrayLike, beta: Optional[ArrayLike], *, epsilon: float = 1e-5,
+               channel_index: int = -1) -> Array:
     """Layer normalization: normalize each position over its channel axis, then scale/shift.
 
     >>> import numpy as np
@@ -106,7 +128,8 @@ def layer_norm(x, gamma, beta, *, epsilon=1e-5, channel_index=-1):
     return _affine("layer_norm", y, x, gamma, beta, axis)
 
 
-def group_norm(x, gamma, beta, *, num_groups, epsilon=1e-5, channel_index=-1):
+def group_norm(x: ArrayLike, gamma: ArrayLike, beta: Optional[ArrayLike], *, num_groups: int,
+               epsilon: float = 1e-5, channel_index: int = -1) -> Array:
     """Group normalization: split the channels into ``num_groups`` groups and normalize each
     sample's group over its channels and spatial positions (axis 0 is the batch).
 
@@ -136,7 +159,8 @@ def group_norm(x, gamma, beta, *, num_groups, epsilon=1e-5, channel_index=-1):
     return _affine("group_norm", y, x, gamma, beta, axis)
 
 
-def instance_norm(x, gamma, beta, *, epsilon=1e-5, channel_index=-1):
+def instance_norm(x: ArrayLike, gamma: ArrayLike, beta: Optional[ArrayLike], *, epsilon: float = 1e-5,
+                  channel_index: int = -1) -> Array:
     """Instance normalization: normalize each sample's channel over its spatial axes.
 
     >>> import numpy as np
@@ -155,7 +179,7 @@ def instance_norm(x, gamma, beta, *, epsilon=1e-5, channel_index=-1):
     return _affine("instance_norm", y, x, gamma, beta, axis)
 
 
-def rms_norm(x, gamma, *, epsilon=1e-6, channel_index=-1):
+def rms_norm(x: ArrayLike, gamma: ArrayLike, *, epsilon: float = 1e-6, channel_index: int = -1) -> Array:
     """Root-mean-square normalization: ``x * rsqrt(mean(x**2, channels) + epsilon) * gamma``.
 
     >>> import numpy as np

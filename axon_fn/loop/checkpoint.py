@@ -23,15 +23,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import TYPE_CHECKING, Iterable
 
+from .._files import as_path, check_is_file, damaged
 from ..errors import AxonTypeError, InvalidArgumentError
-from ..serialization import (atomic_write, is_named_tuple_class, load_tree,
-                             named_tuples_by_name, save_tree)
+from ..serialization import (atomic_write, is_named_tuple_class, named_tuples_by_name,
+                             read_tree, save_tree)
+from ..typing import PathLike
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
+if TYPE_CHECKING:
+    from .core import State
+
 _LATEST = "latest"
 _MARK = "axon_fn_loop_state"
+_MAX_NAME = 4096
+_POINTER_FIX = "pass one of the directory's checkpoint files instead"
 
 
 def _state_type():
@@ -40,7 +48,7 @@ def _state_type():
     return State
 
 
-def save_checkpoint(state, path):
+def save_checkpoint(state: State, path: PathLike) -> None:
     """Write the loop State ``state`` to ``path`` (``.npz``; parent directories are created)
     and record it as the newest checkpoint of its directory.
 
@@ -69,7 +77,9 @@ def _named_tuples(extra):
 
 
 def _resolve(path):
-    path = os.fspath(path)
+    """The checkpoint file ``path`` names: itself, or for a directory the file its ``latest``
+    pointer names (checked: one readable name of a file in that directory)."""
+    path = as_path(path, "load_checkpoint")
     if not os.path.isdir(path):
         return path
     pointer = os.path.join(path, _LATEST)
@@ -77,18 +87,33 @@ def _resolve(path):
         raise InvalidArgumentError(f"load_checkpoint: the directory {path!r} has no "
                                    f"'{_LATEST}' file; it holds no checkpoint written by "
                                    f"loop.checkpoint (pass a checkpoint file instead)")
-    with open(pointer, encoding="utf-8") as file:
-        return os.path.join(path, file.read().strip())
+    check_is_file(pointer, "load_checkpoint")
+    with open(pointer, "rb") as file:
+        raw = file.read(_MAX_NAME + 1)  # a name, never more than a file name's length
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        name = None
+    if (not name or len(raw) > _MAX_NAME or name in (".", "..") or "\x00" in name
+            or os.path.basename(name) != name or (os.altsep and os.altsep in name)):
+        raise damaged("load_checkpoint", pointer,
+                      f"it should hold the file name of the newest checkpoint in {path!r}, "
+                      f"but holds {raw[:80]!r}", _POINTER_FIX)
+    target = os.path.join(path, name)
+    if not os.path.isfile(target):
+        raise damaged("load_checkpoint", pointer,
+                      f"it names {name!r}, which is not a file in {path!r}", _POINTER_FIX)
+    return target
 
 
-def load_checkpoint(path, *, types=()):
+def load_checkpoint(path: PathLike, *, types: Iterable[type] = ()) -> State:
     """The loop State saved at ``path`` (a checkpoint file, or a directory: its newest one).
 
     NamedTuples in the step state come back as their classes: axon_fn's (``TrainState``,
     ``ModelState``, optimizer states) always, your own when listed in ``types``.
     """
     State = _state_type()
-    tree = load_tree(_resolve(path), types=_named_tuples(types))
+    tree = read_tree(_resolve(path), None, _named_tuples(types), "load_checkpoint")
     if not isinstance(tree, dict) or tree.pop(_MARK, None) != 1:
         raise InvalidArgumentError(f"load_checkpoint: {os.fspath(path)!r} is not a loop "
                                    f"checkpoint (it was not written by save_checkpoint)")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..typing import PathLike
 from .events import CONTINUE, EVENTS, HALT_EPOCH, HALT_LOOP, STATUSES
 from .filters import as_filter
 from .handlers import HandlerMethods
@@ -56,7 +57,7 @@ class State:
     in_epoch: bool = False
     halt_reason: str | None = None
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> State:
         """A copy with some fields changed (handlers use it to change the state).
 
         >>> State(epoch=2).replace(iteration=5).iteration
@@ -72,7 +73,7 @@ class State:
         new.__dict__.update(changes)
         return new
 
-    def merge_metrics(self, values):
+    def merge_metrics(self, values: Mapping[str, Any]) -> State:
         """A copy with ``values`` merged into ``metrics``, and into the last ``history`` entry
         when an epoch has just finished (so a handler on ``epoch_completed``, such as
         validation, adds to that epoch's record).
@@ -117,7 +118,17 @@ class Loop(HandlerMethods):
     handlers: tuple = ()
     resume: Any = None
 
-    def handle(self, event, handler, filter="always", *, name=None, last=False):  # noqa: A002
+    def __post_init__(self):
+        # refused here, where the loop is built, rather than at the first batch of a run
+        for name in ("step_fn", "init_fn", "output_transform"):
+            value = getattr(self, name)
+            if not callable(value) and not (value is None and name != "step_fn"):
+                raise AxonTypeError(f"Loop: `{name}` must be a function, got "
+                                    f"{type(value).__name__} {value!r}")
+
+    def handle(self, event: str, handler: Callable[[State], Any],
+               filter: Any = "always", *,  # noqa: A002
+               name: Optional[str] = None, last: bool = False) -> Loop:
         """A new loop that calls ``handler(state) -> (status, state)`` when ``event`` fires and
         ``filter`` passes. Status is ``"continue"``, ``"halt_epoch"`` or ``"halt_loop"``.
         Handlers of an event run in the order they were added, those with ``last=True`` after
@@ -138,13 +149,16 @@ class Loop(HandlerMethods):
         entry = _Handler(event, handler, as_filter(filter, "Loop.handle"), label, bool(last))
         return dataclasses.replace(self, handlers=self.handlers + (entry,))
 
-    def metric(self, metric, name=None, *, accumulate=None, transform=None):
+    def metric(self, metric: Any, name: Optional[str] = None, *, accumulate: Any = None,
+               transform: Optional[Callable[[Any], Any]] = None, **options: Any) -> Loop:
         """A new loop that tracks ``metric`` over each epoch: a name from
         :mod:`axon_fn.metrics` (``"accuracy"``, ``"precision"``...), a function of the metric
         inputs, or a :class:`~axon_fn.loop.metric_specs.MetricSpec`. ``accumulate`` is
         ``"running_average"`` (the default), ``"running_sum"`` or a function
         ``(accumulated, value, count)``.
-        Counting metrics (precision, recall, f1, ...) accumulate counts, not batch ratios.
+        Ratios given by name (accuracy, precision, recall, f1, ...) accumulate counts over the
+        epoch, not batch ratios. ``options`` are the named metric's keyword arguments
+        (``.metric("f1", average="macro", sparse=True)``).
         ``transform(step_state)`` gives this metric its own inputs instead of the loop's
         ``output_transform``.
 
@@ -152,13 +166,14 @@ class Loop(HandlerMethods):
         >>> loop.run([1.0, 3.0]).history
         [{'value': 2.0}]
         """
-        spec = as_metric(metric, name, accumulate, transform)
+        spec = as_metric(metric, name, accumulate, transform, options)
         if any(existing.name == spec.name for existing in self.metrics):
             raise InvalidArgumentError(f"Loop.metric: a metric named {spec.name!r} is already "
                                        f"tracked; pass name=...")
         return dataclasses.replace(self, metrics=self.metrics + (spec,))
 
-    def run(self, data, init_state=None, *, epochs=1, iterations=None, state=None):
+    def run(self, data: Any, init_state: Any = None, *, epochs: int = 1,
+            iterations: Optional[int] = None, state: Optional[State] = None) -> State:
         """Reduce ``data`` (an iterable re-iterated every epoch, or a function returning one per
         epoch) for ``epochs`` epochs of at most ``iterations`` batches; return the final State.
 
@@ -171,7 +186,7 @@ class Loop(HandlerMethods):
         return _Run(self, data, epochs, iterations).run(
             init_state, state if state is not None else self.resume)
 
-    def from_checkpoint(self, path, *, types=()):
+    def from_checkpoint(self, path: PathLike, *, types: Iterable[type] = ()) -> Loop:
         """A copy of this loop whose next ``run`` continues from the checkpoint at ``path`` (a
         file written by :meth:`checkpoint`, or a directory of them: the newest is used).
         ``types`` lists your own NamedTuple classes in the step state (axon_fn's are known).
@@ -183,9 +198,13 @@ class Loop(HandlerMethods):
         ...     loop.from_checkpoint(d).run([1, 2], epochs=3).step_state
         9
         """
+        from .. import distributed
         from .checkpoint import load_checkpoint
 
-        return dataclasses.replace(self, resume=load_checkpoint(path, types=types))
+        # in a distributed job rank 0 reads the file and sends the State to every rank
+        state = distributed.load_on_root(lambda: load_checkpoint(path, types=types)) \
+            if distributed.active() else load_checkpoint(path, types=types)
+        return dataclasses.replace(self, resume=state)
 
 
 class _Run:
@@ -311,8 +330,11 @@ class _Run:
         step_state = loop.step_fn(batch, state.step_state)
         metrics, metric_state = dict(state.metrics), dict(state.metric_state)
         if loop.metrics:
-            seen = loop.output_transform(step_state) if loop.output_transform else step_state
+            seen = _UNSET  # computed once, and only when a metric reads it (it may communicate)
             for spec in loop.metrics:
+                if spec.transform is None and seen is _UNSET:
+                    seen = loop.output_transform(step_state) if loop.output_transform \
+                        else step_state
                 own = spec.transform(step_state) if spec.transform else seen
                 metric_state[spec.name] = spec.update(metric_state[spec.name], own,
                                                       state.iteration)
@@ -323,3 +345,4 @@ class _Run:
 
 
 _END = object()
+_UNSET = object()

@@ -17,6 +17,10 @@ with ``repr`` (exact round trip); NaN is written as ``nan``. Every file is writt
 temporary file and ``os.replace``, except that a row added to a CSV file whose header is
 unchanged is appended with a single write.
 
+In a distributed job (:mod:`axon_fn.distributed`) only rank 0 writes: on the other ranks an
+Experiment keeps its records in memory, creates nothing, and its ``path`` is where rank 0
+writes when the name is free.
+
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     with Experiment("mlp", d, params={"lr": 0.1}) as exp:
@@ -38,12 +42,18 @@ import shutil
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from .. import distributed
 from ..backend import is_gpu_array
 from ..errors import AxonTypeError, InvalidArgumentError
 from ..serialization import atomic_write
+from ..typing import PathLike
+
+if TYPE_CHECKING:
+    from .core import Loop
 
 __all__ = ["Experiment"]
 
@@ -66,6 +76,8 @@ def _now():
 
 def _atomic_write(path, data):
     """Write ``data`` (str or bytes) to ``path`` through a temporary file in the same folder."""
+    if not distributed.is_writer():  # a rank other than 0 of a distributed job writes nothing
+        return
     payload = data.encode("utf-8") if isinstance(data, str) else data
     atomic_write(path, lambda file: file.write(payload), "Experiment")
 
@@ -204,7 +216,7 @@ class _CsvLog:
         if new or len(self.rows) == 1:
             header = list(self.fixed) + self.names
             _atomic_write(self.path, _csv_text([header] + [self._line(r) for r in self.rows]))
-        else:
+        elif distributed.is_writer():
             with open(self.path, "a", encoding="utf-8", newline="") as f:
                 f.write(_csv_text([self._line(row)]))  # one write of a whole line
 
@@ -262,7 +274,8 @@ class Experiment:
     ('run', 'run-1', ['params.json', 'summary.json'])
     """
 
-    def __init__(self, name, directory="runs", *, params=None):
+    def __init__(self, name: str, directory: PathLike = "runs", *,
+                 params: Optional[Mapping[str, Any]] = None) -> None:
         where = "Experiment"
         _check_file_name(where, "name", name)
         if not isinstance(directory, (str, os.PathLike)):
@@ -271,9 +284,11 @@ class Experiment:
         if params is not None and not isinstance(params, Mapping):
             raise AxonTypeError(f"{where}: params must be a mapping or None, got "
                                 f"{type(params).__name__}")
-        os.makedirs(directory, exist_ok=True)
+        writer = distributed.is_writer()  # other ranks of a distributed job write nothing
+        if writer:
+            os.makedirs(directory, exist_ok=True)
         suffix = 0
-        while True:
+        while writer:
             run = name if suffix == 0 else f"{name}-{suffix}"
             path = os.path.join(os.fspath(directory), run)
             try:
@@ -281,6 +296,8 @@ class Experiment:
                 break
             except FileExistsError:
                 suffix += 1
+        if not writer:  # where rank 0 writes when the name is free; not created here
+            path = os.path.join(os.fspath(directory), name)
         self._setup(name, path)
         self._start = _now()
         self._t0 = time.monotonic()
@@ -300,7 +317,7 @@ class Experiment:
         self._epochs = _CsvLog(os.path.join(path, _EPOCHS), ("epoch",))
 
     @property
-    def history(self):
+    def history(self) -> list:
         """The rows logged by :meth:`log_metrics`: dicts with ``step``, ``epoch`` and the metrics
         of that row.
 
@@ -314,7 +331,7 @@ class Experiment:
         return self._metrics.rows
 
     @property
-    def epochs(self):
+    def epochs(self) -> list:
         """The rows logged by :meth:`log_epoch`: dicts with ``epoch`` and that epoch's metrics.
 
         >>> import tempfile
@@ -327,7 +344,7 @@ class Experiment:
         return self._epochs.rows
 
     @property
-    def metrics(self):
+    def metrics(self) -> dict:
         """The per-epoch metrics as ``{epoch: {name: value}}`` (the shape :func:`plot_metrics`
         also accepts from a loop's state).
 
@@ -341,7 +358,7 @@ class Experiment:
         return {row["epoch"]: {k: v for k, v in row.items() if k != "epoch"}
                 for row in self.epochs}
 
-    def log_params(self, *args, **params):
+    def log_params(self, *args: Mapping[str, Any], **params: Any) -> None:
         """Merge hyper-parameters into ``params.json``: ``log_params(lr=0.1)`` or
         ``log_params({"lr": 0.1})``. numpy scalars and arrays become Python values; other
         objects are recorded by their ``repr``.
@@ -371,7 +388,8 @@ class Experiment:
         self.params.update(_to_json(merged))
         _dump_json(os.path.join(self.path, _PARAMS), self.params)
 
-    def log_metrics(self, metrics, *, step=None, epoch=None):
+    def log_metrics(self, metrics: Mapping[str, Any], *, step: Optional[int] = None,
+                    epoch: Optional[int] = None) -> None:
         """Append one row to ``metrics.csv`` and :attr:`history`. Values must be real numbers
         (numpy scalars and 0-d arrays accepted; NaN allowed). A metric name not seen before
         adds a column (the file is rewritten with the longer header).
@@ -394,7 +412,7 @@ class Experiment:
         row.update(_check_metrics(where, metrics, ("step", "epoch")))
         self._metrics.add(row)
 
-    def log_epoch(self, epoch, metrics):
+    def log_epoch(self, epoch: int, metrics: Mapping[str, Any]) -> None:
         """Append one epoch's metrics to ``epochs.csv`` and :attr:`epochs` (rules as for
         :meth:`log_metrics`).
 
@@ -413,7 +431,7 @@ class Experiment:
         row.update(_check_metrics(where, metrics, ("epoch",)))
         self._epochs.add(row)
 
-    def log_artifact(self, path_or_bytes, name=None):
+    def log_artifact(self, path_or_bytes: PathLike | bytes, name: Optional[str] = None) -> str:
         """Copy a file (a path) into ``artifacts/``, or write ``bytes`` there (``name`` then
         required; for a path it defaults to the file's name). An artifact of the same name is
         replaced. Returns the artifact's path.
@@ -445,11 +463,14 @@ class Experiment:
                                 f"bytes, got {type(path_or_bytes).__name__}")
         _check_file_name(where, "name", name)
         folder = os.path.join(self.path, _ARTIFACTS)
-        os.makedirs(folder, exist_ok=True)
         target = os.path.join(folder, name)
-        if source is None:
+        if not distributed.is_writer():
+            pass
+        elif source is None:
+            os.makedirs(folder, exist_ok=True)
             _atomic_write(target, data)
         else:
+            os.makedirs(folder, exist_ok=True)
             with open(source, "rb") as file:
                 atomic_write(target, lambda out: shutil.copyfileobj(file, out), where)
         if name not in self.artifacts:
@@ -492,7 +513,7 @@ class Experiment:
         summary.update(extra)
         return _to_json(summary)
 
-    def finish(self, status="completed", **summary):
+    def finish(self, status: str = "completed", **summary: Any) -> dict:
         """Write ``summary.json`` and return it as a dict: ``name`` (as given), ``run`` (the
         folder's name), ``status``, ``start_time`` / ``end_time`` (ISO-8601, UTC),
         ``duration_seconds``, ``final_metrics`` (the last :meth:`log_epoch` row, else the last
@@ -521,7 +542,7 @@ class Experiment:
         _dump_json(os.path.join(self.path, _SUMMARY), self.summary)
         return self.summary
 
-    def attach(self, loop):
+    def attach(self, loop: Loop) -> Loop:
         """A copy of ``loop`` that logs each finished epoch's metrics here and finishes the
         experiment with the loop's final status.
 
@@ -565,7 +586,7 @@ class Experiment:
         return f"Experiment({self.name!r}, path={self.path!r})"
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: PathLike) -> Experiment:
         """Read an experiment folder back: :attr:`params`, :attr:`history`, :attr:`epochs`,
         :attr:`artifacts` and :attr:`summary` (``None`` when there is no ``summary.json``).
         Logging to the loaded experiment appends to the same files.

@@ -13,11 +13,15 @@ of the loop state.
 from __future__ import annotations
 
 import inspect
+from typing import Any, Callable
 
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError
 
 __all__ = ["always", "first", "every", "before", "after", "once", "as_filter"]
+
+Filter = Callable[[int, int, Any], bool]
+"""``filter(total_count, epoch_count, state) -> bool``: whether a handler runs this time."""
 
 
 def _count(n, where):
@@ -30,7 +34,7 @@ def _pick(within_epoch):
     return (lambda total, epoch: epoch) if within_epoch else (lambda total, epoch: total)
 
 
-def always():
+def always() -> Filter:
     """Every time the event fires.
 
     >>> always()(5, 1, None)
@@ -39,7 +43,7 @@ def always():
     return lambda total, epoch, state: True
 
 
-def first(*, within_epoch=False):
+def first(*, within_epoch: bool = False) -> Filter:
     """Only the first time (in the whole run, or in each epoch).
 
     >>> [first()(n, n, None) for n in (1, 2)]
@@ -49,13 +53,13 @@ def first(*, within_epoch=False):
     return lambda total, epoch, state: count(total, epoch) == 1
 
 
-def every(n, *, within_epoch=False):
+def every(n: int, *, within_epoch: bool = False) -> Filter:
     """Every ``n``-th time: the n-th, 2n-th, ... (see the module example)."""
     n, count = _count(n, "every"), _pick(within_epoch)
     return lambda total, epoch, state: count(total, epoch) % n == 0
 
 
-def before(n, *, within_epoch=False):
+def before(n: int, *, within_epoch: bool = False) -> Filter:
     """The times before the ``n``-th (counts 1 .. n-1).
 
     >>> [before(3)(k, k, None) for k in (1, 2, 3)]
@@ -65,7 +69,7 @@ def before(n, *, within_epoch=False):
     return lambda total, epoch, state: count(total, epoch) < n
 
 
-def after(n, *, within_epoch=False):
+def after(n: int, *, within_epoch: bool = False) -> Filter:
     """The times after the ``n``-th (counts n+1, n+2, ...).
 
     >>> [after(2)(k, k, None) for k in (2, 3)]
@@ -75,7 +79,7 @@ def after(n, *, within_epoch=False):
     return lambda total, epoch, state: count(total, epoch) > n
 
 
-def once(n, *, within_epoch=False):
+def once(n: int, *, within_epoch: bool = False) -> Filter:
     """Exactly the ``n``-th time.
 
     >>> [once(2)(k, k, None) for k in (1, 2, 3)]
@@ -88,7 +92,7 @@ def once(n, *, within_epoch=False):
 _BY_NAME = {"every": every, "before": before, "after": after, "once": once}
 
 
-def as_filter(spec, where="handle"):
+def as_filter(spec: Any, where: str = "handle") -> Filter:
     """A filter from any accepted spelling (see the module docstring).
 
     >>> as_filter({"every": 2, "within_epoch": True})(3, 2, None)

@@ -33,21 +33,27 @@ from __future__ import annotations
 import math
 import os
 import sys
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .. import distributed
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError
 from .events import CONTINUE, HALT_LOOP, STATUSES
 from .metric_specs import host_metrics
+
+if TYPE_CHECKING:
+    from ..typing import PathLike
+    from .core import Loop
 
 __all__ = ["HandlerMethods", "format_metrics"]
 
 _MODES = ("min", "max")
 
 
-def format_metrics(metrics):
+def format_metrics(metrics: Mapping[str, Any]) -> str:
     """``"loss 0.1234  accuracy 0.9500"``: the metrics of a state, for a log line.
 
     >>> format_metrics({"loss": 0.12345, "accuracy": 1.0})
@@ -67,7 +73,9 @@ def describe_position(state):
 
 def write_line(file, line):
     """Write ``line`` to ``file``: ``None`` (standard output), a text stream, or a path (the
-    line is appended)."""
+    line is appended). In a distributed job only rank 0 writes."""
+    if not distributed.is_writer():
+        return
     if file is None:
         file = sys.stdout
     if isinstance(file, (str, os.PathLike)):
@@ -175,7 +183,8 @@ class HandlerMethods:
             candidate = f"{name}_{n}"
         return candidate
 
-    def log(self, message=None, *, event="epoch_completed", filter="always", file=None):  # noqa: A002
+    def log(self, message: Any = None, *, event: str = "epoch_completed",  # noqa: A002
+            filter: Any = "always", file: Any = None) -> Loop:
         """A new loop that writes a line when ``event`` fires and ``filter`` passes.
 
         ``message`` is ``None`` (where the loop is and its metrics), a format string (its
@@ -207,7 +216,8 @@ class HandlerMethods:
 
         return self.handle(event, log, filter, name=self._unique_name("log"))
 
-    def progress(self, *, every=None, file=None, bar=None):
+    def progress(self, *, every: Optional[int] = None, file: Any = None,
+                 bar: Optional[bool] = None) -> Loop:
         """A new loop that shows its progress: a live bar with the metrics and the ETA when
         ``file`` (default standard error) is a terminal and ``tqdm`` is installed, and plain
         lines otherwise: one every ``every`` iterations (default: five per epoch, or every 50
@@ -219,8 +229,9 @@ class HandlerMethods:
 
         return attach_progress(self, every=every, file=file, bar=bar)
 
-    def validate(self, model, data, *, metrics=None, event="epoch_completed",
-                 filter="always", prefix="validation_"):  # noqa: A002
+    def validate(self, model: Any, data: Any, *, metrics: Optional[Sequence[Any]] = None,
+                 event: str = "epoch_completed", filter: Any = "always",  # noqa: A002
+                 prefix: str = "validation_") -> Loop:
         """A new loop that evaluates ``model`` (in inference mode, with the step state's model
         state) on ``data`` when ``event`` fires, and merges the results into the metrics as
         ``validation_<name>``, into the epoch's history too.
@@ -255,9 +266,10 @@ class HandlerMethods:
 
         return self.handle(event, validate, filter, name=self._unique_name("validate"))
 
-    def checkpoint(self, directory="checkpoints", *, event="epoch_completed", filter="always",  # noqa: A002
-                   monitor=None, mode="min", keep=None,
-                   file_pattern="checkpoint_{epoch}_{iteration}.npz"):
+    def checkpoint(self, directory: PathLike = "checkpoints", *, event: str = "epoch_completed",
+                   filter: Any = "always", monitor: Optional[str] = None,  # noqa: A002
+                   mode: str = "min", keep: Optional[int] = None,
+                   file_pattern: str = "checkpoint_{epoch}_{iteration}.npz") -> Loop:
         """A new loop that saves its whole State to ``directory`` when ``event`` fires and
         ``filter`` passes, atomically and without pickle (see :mod:`axon_fn.loop.checkpoint`).
         It runs after the event's other handlers, so it saves what they did.
@@ -285,6 +297,8 @@ class HandlerMethods:
             files = [f for f in record["files"] if f != file_name] + [file_name]
             stale = files[:-keep] if keep is not None else []
             state = _with_data(state, name, {**record, "files": files[len(stale):]})
+            if not distributed.is_writer():  # a distributed run: rank 0 writes, alone
+                return CONTINUE, state
             save_checkpoint(state, os.path.join(os.fspath(directory), file_name))
             for old in stale:
                 old = os.path.join(os.fspath(directory), old)
@@ -294,8 +308,9 @@ class HandlerMethods:
 
         return self.handle(event, checkpoint, filter, name=name, last=True)
 
-    def monitor(self, metric, fn, *, name=None, mode="min", patience=0, min_delta=0.0,
-                event="epoch_completed", filter="always"):  # noqa: A002
+    def monitor(self, metric: str, fn: Callable[[Any], Any], *, name: Optional[str] = None,
+                mode: str = "min", patience: int = 0, min_delta: float = 0.0,
+                event: str = "epoch_completed", filter: Any = "always") -> Loop:  # noqa: A002
         """A new loop that watches ``metric`` on each ``event`` and calls ``fn(state) ->
         (status, state)`` when it has not improved for more than ``patience`` checks in a row
         (the wait then starts again). Improving means below the best so far by more than
@@ -329,7 +344,8 @@ class HandlerMethods:
 
         return self.handle(event, watch, filter, name=name)
 
-    def early_stop(self, metric, *, patience=3, mode="min", min_delta=0.0):
+    def early_stop(self, metric: str, *, patience: int = 3, mode: str = "min",
+                   min_delta: float = 0.0) -> Loop:
         """A new loop that halts once ``metric`` has gone ``patience`` epochs in a row without
         improving (checked when each epoch completes), and says why in ``state.halt_reason``.
 
@@ -355,9 +371,9 @@ class HandlerMethods:
         return self.monitor(metric, stop, name=name, mode=mode, patience=patience - 1,
                             min_delta=min_delta)
 
-    def reduce_lr_on_plateau(self, metric, *, factor=0.1, patience=3, mode="min",
-                             min_delta=0.0, min_lr=0.0, cooldown=0,
-                             hyperparam="learning_rate"):
+    def reduce_lr_on_plateau(self, metric: str, *, factor: float = 0.1, patience: int = 3,
+                             mode: str = "min", min_delta: float = 0.0, min_lr: float = 0.0,
+                             cooldown: int = 0, hyperparam: str = "learning_rate") -> Loop:
         """A new loop that multiplies the learning rate by ``factor`` when ``metric`` has not
         improved for ``patience`` epochs, never below ``min_lr``; after a cut it waits
         ``cooldown`` more epochs before counting again.
@@ -396,7 +412,7 @@ class HandlerMethods:
         return loop.monitor(metric, reduce, name=name, mode=mode, patience=patience - 1,
                             min_delta=min_delta)
 
-    def nan_guard(self, metric="loss", *, file=None):
+    def nan_guard(self, metric: str = "loss", *, file: Any = None) -> Loop:
         """A new loop that halts after any iteration whose ``metric`` (for ``"loss"``, the
         trainer's loss of that very step when there is one) is NaN or infinite, writing why to ``file`` (default standard
         error) and to ``state.halt_reason``.

@@ -16,8 +16,10 @@ import io
 import numbers
 import os
 from collections.abc import Mapping
+from typing import Any, Optional, Sequence
 
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..typing import PathLike
 from .experiment import Experiment, _atomic_write, _real
 
 __all__ = ["plot_metrics"]
@@ -104,7 +106,8 @@ def _series(where, rows, wanted):
     return series
 
 
-def plot_metrics(source, path, *, metrics=None):
+def plot_metrics(source: Any, path: PathLike, *,
+                 metrics: Optional[Sequence[str]] = None) -> PathLike:
     r"""Draw metrics against epochs and save the figure as a PNG at ``path`` (written through a
     temporary file); returns ``path``.
 

@@ -18,12 +18,17 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import TYPE_CHECKING, Any, Optional
 
+from .. import distributed
 from .._checks import is_int
 from ..errors import InvalidArgumentError
 from .events import CONTINUE
 from .handlers import describe_position, format_metrics, write_line
 from .metric_specs import host_metrics
+
+if TYPE_CHECKING:
+    from .core import Loop
 
 __all__ = ["attach_progress"]
 
@@ -53,6 +58,8 @@ class _Display:
         return self.file if self.file is not None else sys.stderr
 
     def use_bar(self):
+        if not distributed.is_writer():  # only rank 0 of a distributed job shows progress
+            return False
         if self.bar_wanted is not None:
             return self.bar_wanted
         stream = self.stream()
@@ -107,7 +114,8 @@ class _Display:
         return CONTINUE, state
 
 
-def attach_progress(loop, *, every=None, file=None, bar=None):
+def attach_progress(loop: Loop, *, every: Optional[int] = None, file: Any = None,
+                    bar: Optional[bool] = None) -> Loop:
     """``loop`` with a progress display on its epoch and iteration events (see
     :meth:`~axon_fn.loop.handlers.HandlerMethods.progress`)."""
     if every is not None and (not is_int(every) or every < 1):

@@ -105,6 +105,10 @@ def split(x, sections, *, axis=-1, name=None):
     >>> axon_fn.get_output_shape(b)
     (1, 2)
     """
+    if not (is_int(sections) or (isinstance(sections, (list, tuple))
+                                 and all(is_int(i) for i in sections))):
+        raise InvalidArgumentError(f"split: `sections` must be a positive int (the number of "
+                                   f"equal parts) or a list of int indices, got {sections!r}")
     count = sections if is_int(sections) else len(sections) + 1
     if is_int(sections) and sections < 1:
         raise InvalidArgumentError(f"split: `sections` must be a positive int or a list of "

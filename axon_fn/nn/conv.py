@@ -64,14 +64,32 @@ def _sizes(layer, argument, value, *, allow_none=False):
                                f"of positive ints (one per spatial axis), got {value!r}")
 
 
-def _per_axis(layer, argument, value, nd, shape):
-    """``value`` (an int or ``nd`` ints) as ``nd`` ints for an input of ``shape``; ShapeError."""
+def _per_axis(layer, argument, value, nd, shape, channels="last"):
+    """``value`` (an int or ``nd`` ints) as ``nd`` ints for an input of ``shape``; ShapeError.
+
+    A tuple reveals the rank the user meant: one entry more than the input has spatial axes is
+    the usual missing channel axis ((None, 28, 28) given to a 2-d layer), which is said so."""
     if is_int(value):
         return (int(value),) * nd
     if len(value) != nd:
-        raise ShapeError(f"{layer}: `{argument}` expected {nd} sizes (one per spatial axis of "
-                         f"input shape {tuple(shape)}), got {value!r}")
+        message = (f"{layer}: `{argument}` {value!r} asks for a {len(value)}-d layer but the "
+                   f"input of shape {tuple(shape)} has {nd} spatial "
+                   f"{'axis' if nd == 1 else 'axes'} (batch, "
+                   f"{'channels, *spatial' if channels == 'first' else '*spatial, channels'})")
+        if len(value) == nd + 1:
+            fix = (f"(1, {', '.join(map(str, shape[1:]))})" if channels == "first"
+                   else f"({', '.join(map(str, shape[1:]))}, 1)")
+            message += (f"; the input seems to have no channel axis: add one, e.g. "
+                        f"x >> axon_fn.reshape({fix})")
+        raise ShapeError(message)
     return tuple(value)
+
+
+def _check_rank(layer, shape, nd, channels, **options):
+    """Every per-axis option given as a tuple must have one entry per spatial axis."""
+    for argument, value in options.items():
+        if isinstance(value, tuple):
+            _per_axis(layer, argument, value, nd, shape, channels)
 
 
 def _padding(layer, value):
@@ -200,6 +218,13 @@ def conv(x, filters, kernel_size=1, *, strides=1, padding="valid", input_dilatio
     ``kernel_size``, ``strides`` and the dilations are an int or one int per spatial axis;
     ``padding`` is ``"valid"``, ``"same"``, an int or one ``(lo, hi)`` pair per spatial axis.
 
+    The rank comes from the input: ``(batch, *spatial, channels)``, so an input declared
+    ``(None, 28, 28)`` is a 1-d signal of length 28 with 28 channels, and ``conv(8, 3)`` on it
+    is a 1-d convolution. A tuple ``kernel_size`` (or ``strides``, dilations) states the rank
+    you mean: ``conv(8, (3, 3))`` on that input is a ShapeError that names both ranks and says
+    the input seems to lack its channel axis (reshape it to ``(28, 28, 1)``). Write sizes as
+    tuples to have that check.
+
     >>> import axon_fn
     >>> x = axon_fn.input("x", shape=(None, 3, 8, 8))
     >>> model = x >> conv(4, (3, 3), strides=2, padding="same", channels="first")
@@ -226,7 +251,10 @@ def conv(x, filters, kernel_size=1, *, strides=1, padding="valid", input_dilatio
         if c % groups:
             raise ShapeError(f"conv: the input `x` expected channels divisible by "
                              f"feature_group_count {groups}, got shape {tuple(s)}")
-        k = _per_axis(layer, "kernel_size", kernel_size, nd, s)
+        k = _per_axis(layer, "kernel_size", kernel_size, nd, s, channels)
+        _check_rank(layer, s, nd, channels, strides=opts["strides"],
+                    kernel_dilation=opts["kernel_dilation"],
+                    input_dilation=opts["input_dilation"])
         return (*k, c // groups, filters) if channels == "last" else (filters, c // groups, *k)
 
     args = [x, param("kernel", kernel_shape, _kernel_init(kernel_init, channels))]
@@ -261,7 +289,9 @@ def conv_transpose(x, filters, kernel_size=1, *, strides=1, padding="valid", ker
 
     def kernel_shape(s):
         nd, c = _layout(layer, s, channels)
-        k = _per_axis(layer, "kernel_size", kernel_size, nd, s)
+        k = _per_axis(layer, "kernel_size", kernel_size, nd, s, channels)
+        _check_rank(layer, s, nd, channels, strides=opts["strides"],
+                    kernel_dilation=opts["kernel_dilation"])
         return (*k, c, filters) if channels == "last" else (c, filters, *k)
 
     args = [x, param("kernel", kernel_shape, _kernel_init(kernel_init, channels, True))]
@@ -297,7 +327,10 @@ def depthwise_conv(x, channel_multiplier, kernel_size=1, *, strides=1, padding="
 
     def kernel_shape(s):
         nd, c = _layout(layer, s, channels)
-        k = _per_axis(layer, "kernel_size", kernel_size, nd, s)
+        k = _per_axis(layer, "kernel_size", kernel_size, nd, s, channels)
+        _check_rank(layer, s, nd, channels, strides=opts["strides"],
+                    kernel_dilation=opts["kernel_dilation"],
+                    input_dilation=opts["input_dilation"])
         return (*k, 1, c * multiplier) if channels == "last" else (c * multiplier, 1, *k)
 
     def bias_shape(s):

@@ -47,9 +47,9 @@ def _windowed(layer, fn):
     def forward(x, *, kernel_size, strides, channels, **opts):
         shape = x.shape
         nd, _ = _layout(layer, shape, channels)
-        window = _per_axis(layer, "kernel_size", kernel_size, nd, shape)
+        window = _per_axis(layer, "kernel_size", kernel_size, nd, shape, channels)
         if strides is not None:
-            strides = _per_axis(layer, "strides", strides, nd, shape)
+            strides = _per_axis(layer, "strides", strides, nd, shape, channels)
         return fn(x, window=window, strides=strides, channels=channels, **opts)
     return forward
 
@@ -58,7 +58,7 @@ def _adaptive(layer, fn):
     def forward(x, *, output_size, channels, **opts):
         shape = x.shape
         nd, _ = _layout(layer, shape, channels)
-        output_size = _per_axis(layer, "output_size", output_size, nd, shape)
+        output_size = _per_axis(layer, "output_size", output_size, nd, shape, channels)
         return fn(x, output_size=output_size, channels=channels, **opts)
     return forward
 

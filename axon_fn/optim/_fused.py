@@ -18,7 +18,7 @@ True
 from __future__ import annotations
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import _native, _native_ops
 from .._core import numpy_backed, stageable

@@ -20,7 +20,7 @@ import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import ops
 from .. import tree as tree_util
@@ -67,17 +67,29 @@ def _is_concrete_scalar(x):
         np.dtype(x.dtype).kind in "iuf")
 
 
-def _hyper(value, where, name):
-    """A hyperparameter as a Python float (weakly typed: float32 leaves stay float32)."""
+# hyperparameters that are magnitudes: a negative one is a typo that would train silently wrong
+_NON_NEGATIVE = frozenset({"eps", "eps_root", "epsilon", "max_norm", "max_delta", "min_norm",
+                           "min_scale", "initial_accumulator_value", "initial_scale", "threshold",
+                           "trust_coefficient", "eta", "gamma", "min_dim_size_to_factor"})
+
+
+def _hyper(value, where, name, *, allow_nan=False):
+    """A hyperparameter as a Python float (weakly typed: float32 leaves stay float32); NaN is
+    refused, and so is a negative value for the magnitudes in ``_NON_NEGATIVE``."""
     if not _is_concrete_scalar(value):
         raise InvalidArgumentError(f"optim.{where}: `{name}` must be a real number, got "
                                    f"{value!r}")
-    return float(value)
+    v = float(value)
+    if (math.isnan(v) and not allow_nan) or (name in _NON_NEGATIVE and not v >= 0):
+        raise InvalidArgumentError(f"optim.{where}: `{name}` must be a number >= 0, got "
+                                   f"{value!r}" if name in _NON_NEGATIVE else
+                                   f"optim.{where}: `{name}` must be a real number, not NaN")
+    return v
 
 
 def _decay(value, where, name, *, allow_one=False):
     """A decay rate, checked to lie in [0, 1) (or [0, 1] with ``allow_one``)."""
-    v = _hyper(value, where, name)
+    v = _hyper(value, where, name, allow_nan=True)  # NaN gets the decay-rate message below
     if not (0.0 <= v < 1.0 or (allow_one and v == 1.0)) or math.isnan(v):
         upper = "1]" if allow_one else "1)"
         raise InvalidArgumentError(f"optim.{where}: `{name}` is a decay rate and must lie in "
@@ -441,14 +453,16 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_
     return GradientTransformation(init, update)
 
 
-def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
-    """AdaBelief: Adam whose second moment tracks ``(g - m_prev)^2``, the "belief" in the
-    gradient; ``eps_root`` is added to that moment before bias correction.
+def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
+    """AdaBelief: Adam whose second moment tracks ``(g - m)^2``, the "belief" in the gradient,
+    with ``m`` the first moment *after* this step's update (as in the paper and Optax);
+    ``eps_root`` is added to that moment before bias correction; with ``nesterov`` the first
+    moment is NAdam's look-ahead.
 
     >>> import numpy as np
-    >>> opt = scale_by_belief()
+    >>> opt = scale_by_belief()  # step 1: m = 0.2, (g - m)^2 = 1.8^2, so 2 / 1.8
     >>> np.round(opt.update(np.array([2.0]), opt.init(np.zeros(1)))[0], 6)
-    array([1.])
+    array([1.111111])
     """
     b1, b2 = _decay(b1, "scale_by_belief", "b1"), _decay(b2, "scale_by_belief", "b2")
     eps, eps_root = _hyper(eps, "scale_by_belief", "eps"), _hyper(eps_root, "scale_by_belief",
@@ -459,11 +473,12 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
 
     def update(updates, state, params=None):
         mu = _moment(updates, state.mu, b1, 1)
-        error = _map(ops.subtract, updates, state.mu)
+        error = _map(ops.subtract, updates, mu)
         nu = _moment(error, state.nu, b2, 2)
         nu = _map(lambda v: ops.add(v, eps_root), nu)
         count = _increment(state.count)
-        mu_hat = _bias_correction(mu, b1, count)
+        mu_hat = (_nesterov_mu_hat(updates, mu, b1, count) if nesterov
+                  else _bias_correction(mu, b1, count))
         nu_hat = _bias_correction(nu, b2, count)
         out = _map(lambda m, v: ops.divide(m, ops.add(ops.sqrt(v), eps)), mu_hat, nu_hat)
         return out, ScaleByBeliefState(count, mu, nu)

@@ -12,9 +12,13 @@ array([ 0.9, -0.9], dtype=float32)
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from . import _validate
 from ._fused import adam_moments_and_update
 from .adaptive import ScaleByAdamState, _decay, _hyper, _increment, _is_concrete_scalar
 from .base import EmptyState, GradientTransformation, chain, identity
@@ -42,9 +46,10 @@ def _lr(learning_rate, where):
     if not _is_concrete_scalar(learning_rate):
         raise InvalidArgumentError(f"optim.{where}: `learning_rate` must be a number or a "
                                    f"schedule (count -> value), got {learning_rate!r}")
-    if float(learning_rate) < 0:
+    if not float(learning_rate) >= 0 or not np.isfinite(float(learning_rate)):  # NaN too
         raise InvalidArgumentError(
-            f"optim.{where}: `learning_rate` must be >= 0, got {learning_rate!r}. The optimizers "
+            f"optim.{where}: `learning_rate` must be a finite number >= 0, got "
+            f"{learning_rate!r}. The optimizers "
             "already descend (they scale updates by -learning_rate); for deliberate gradient "
             "ascent use scale_by_learning_rate(lr, flip_sign=False) or scale(+lr) in a chain")
     return learning_rate
@@ -191,14 +196,14 @@ def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0
                  scale_by_learning_rate(_lr(learning_rate, "radam")))
 
 
-def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
-    """AdaBelief (Zhuang et al., 2020).
+def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
+    """AdaBelief (Zhuang et al., 2020); ``nesterov`` uses NAdam's look-ahead first moment.
 
     >>> opt = adabelief(0.1)
     >>> np.round(opt.update(np.array([2.0]), opt.init(np.zeros(1)))[0], 6)
-    array([-0.1])
+    array([-0.111111])
     """
-    return chain(scale_by_belief(b1, b2, eps, eps_root),
+    return chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
                  scale_by_learning_rate(_lr(learning_rate, "adabelief")))
 
 
@@ -336,3 +341,38 @@ def fromage(learning_rate, min_norm=1e-6):
     mult = 1.0 / (1.0 + lr ** 2) ** 0.5
     return chain(scale_by_trust_ratio(min_norm), scale_by_learning_rate(lr * mult),
                  add_decayed_weights(mult - 1.0))
+
+
+def _checking(alias):
+    """``alias`` whose transformation checks its arguments (see ``_validate.checked``); defined
+    here so that the wrapper keeps the alias's module, name and doctest."""
+    signature = inspect.signature(alias)
+
+    @functools.wraps(alias)
+    def make(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            bound = None  # the call itself raises the usual TypeError below
+        weight_decay = bound.arguments.get("weight_decay") if bound else None
+        if weight_decay is not None and not callable(weight_decay) and (
+                not _is_concrete_scalar(weight_decay) or not float(weight_decay) >= 0):
+            raise InvalidArgumentError(f"optim.{alias.__name__}: `weight_decay` must be a "
+                                       f"number >= 0, got {weight_decay!r}")
+        _nesting[0] += 1  # nadam calls adam: only the outer alias checks, under its own name
+        try:
+            transform = alias(*args, **kwargs)
+        finally:
+            _nesting[0] -= 1
+        return transform if _nesting[0] else _validate.checked(transform,
+                                                                f"optim.{alias.__name__}")
+
+    return make
+
+
+_nesting = [0]
+
+
+for _name in __all__:  # every alias checks gradients, parameters and state against each other
+    globals()[_name] = _checking(globals()[_name])
+del _name

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import numpy as np  # noqa: F401  (used by the doctests)
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import ops
 from .. import tree as tree_util
@@ -72,14 +72,27 @@ def apply_updates(params, updates):
     >>> apply_updates({"w": np.ones(2, np.float32)}, {"w": np.array([0.5, -0.5])})["w"]
     array([1.5, 0.5], dtype=float32)
     """
-    return optree.tree_map(_apply_one, params, updates, none_is_leaf=True)
+    try:
+        return optree.tree_map(_apply_one, params, updates, none_is_leaf=True)
+    except (ValueError, TypeError) as error:  # find the leaf only once something went wrong
+        from ._validate import check_apply_updates
+        check_apply_updates(params, updates, error)
+
+
+class _LeafMismatch(ValueError):
+    pass
 
 
 def _apply_one(p, u):
     if u is None:
         return p
     if type(p) is np.ndarray and type(u) is np.ndarray and p.dtype == u.dtype and p.ndim:
+        if p.shape != u.shape:  # numpy would broadcast a (4, 4) update onto a (4,) parameter
+            raise _LeafMismatch("apply_updates: shapes differ")
         return p + u  # the common case, without the dispatch of ops
+    if (p.shape if hasattr(p, "shape") else np.shape(p)) != (
+            u.shape if hasattr(u, "shape") else np.shape(u)):
+        raise _LeafMismatch("apply_updates: shapes differ")
     return ops.astype(ops.add(p, u), dtype=p.dtype)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import ops
 from .. import tree as tree_util

@@ -57,7 +57,7 @@ import inspect
 from typing import Any, NamedTuple
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ..errors import InvalidArgumentError
 from .base import GradientTransformation

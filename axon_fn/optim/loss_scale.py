@@ -43,7 +43,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import tree as tree_util
 from .._core import full_value

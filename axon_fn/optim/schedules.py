@@ -25,12 +25,16 @@ settings such as ``warmup_steps=0`` stay quiet). Where Optax raises, these raise
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import math
+import numbers
 
 import numpy as np
 
 from ..backend import array_module
-from ..errors import InvalidArgumentError
+from ..errors import AxonTypeError, InvalidArgumentError
 
 __all__ = [
     "constant_schedule", "polynomial_schedule", "linear_schedule", "piecewise_constant_schedule",
@@ -324,6 +328,13 @@ def join_schedules(schedules, boundaries):
     boundaries = list(boundaries)
     if not schedules:
         raise InvalidArgumentError("join_schedules: `schedules` must hold at least one schedule")
+    if len(boundaries) != len(schedules) - 1:
+        raise InvalidArgumentError(f"join_schedules: {len(schedules)} schedules need "
+                                   f"{len(schedules) - 1} boundaries (one between each pair), "
+                                   f"got {len(boundaries)}: {boundaries!r}")
+    if not all(callable(f) for f in schedules):
+        raise AxonTypeError("join_schedules: every element of `schedules` must be a schedule "
+                            "(a function count -> value)")
 
     def schedule(count):
         step = _count_array(count)
@@ -405,3 +416,59 @@ def sgdr_schedule(cosine_kwargs):
         boundaries.append(step)
     return join_schedules(schedules, boundaries[:-1])
 
+
+
+# Argument checks, applied to every factory below: a string or NaN hyperparameter, or a count
+# that is no number, would otherwise surface as numpy's UFuncTypeError or a NaN learning rate.
+_NOT_SCALARS = frozenset({"boundaries_and_scales", "interpolate_type", "staircase", "schedules",
+                          "boundaries", "cosine_kwargs"})
+_NON_NEGATIVE = frozenset({"decay_rate", "warmup_steps", "div_factor", "final_div_factor"})
+
+
+def _check_argument(where, name, value):
+    if name in _NOT_SCALARS or value is None:
+        return
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not real and not (hasattr(value, "dtype") and getattr(value, "shape", None) == ()
+                         and np.dtype(value.dtype).kind in "iuf"):
+        raise AxonTypeError(f"optim.{where}: `{name}` must be a real number, got {value!r}")
+    if math.isnan(float(value)) or (name in _NON_NEGATIVE and float(value) < 0):
+        raise InvalidArgumentError(f"optim.{where}: `{name}` must be a real number"
+                                   f"{' >= 0' if name in _NON_NEGATIVE else ' (not NaN)'}, got "
+                                   f"{value!r}")
+
+
+def _check_count(count, where):
+    if type(count) is int:
+        return
+    dtype = getattr(count, "dtype", None)
+    kind = np.dtype(dtype).kind if dtype is not None else (
+        "i" if isinstance(count, numbers.Real) and not isinstance(count, bool) else "O")
+    if kind not in "iuf":
+        raise AxonTypeError(f"optim.{where}: a schedule's `count` must be a step count (an int "
+                            f"or an integer array), got {count!r}")
+
+
+def _checking(factory):
+    signature = inspect.signature(factory)
+
+    @functools.wraps(factory)
+    def make(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            _check_argument(factory.__name__, name, value)
+        schedule = factory(*args, **kwargs)
+
+        def checked(count):
+            _check_count(count, factory.__name__)
+            return schedule(count)
+
+        return checked
+
+    return make
+
+
+for _name in __all__:
+    if _name != "constant_schedule":  # returns its value unchanged, whatever its type
+        globals()[_name] = _checking(globals()[_name])
+del _name

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import optree
+from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import ops
 from .. import random as axon_random

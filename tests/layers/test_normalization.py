@@ -62,6 +62,35 @@ def test_batch_norm_float32_preserved():
     assert y.dtype == nm.dtype == nv.dtype == np.float32
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first", "strided"])
+def test_batch_norm_float32_statistics_match_float64(layout):
+    # A float32 sum over the 50,176 values of a channel drifted by 1e-5 to 6e-4 of the data's
+    # scale (100 times PyTorch's error); the moments must match float64 to float32 rounding.
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=(64, 28, 28, 8)) * 3.0 + 100.0).astype(np.float32)
+    axis = 3
+    if layout == "channels_first":
+        x, axis = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), 1
+    elif layout == "strided":
+        x, axis = x.transpose(0, 3, 1, 2), 1  # a view: the channel axis has stride 1
+    c = x.shape[axis]
+    ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
+    y, mean, var = layers.batch_norm(x, ones, zeros, zeros, ones, training=True, momentum=1.0,
+                                channel_index=axis)
+    axes = tuple(i for i in range(4) if i != axis)
+    x64 = x.astype(np.float64)
+    mean64, var64 = x64.mean(axes), x64.var(axes)
+    n = x.size // c
+    scale = np.abs(x64).max()
+    assert mean.dtype == var.dtype == y.dtype == np.float32
+    assert np.max(np.abs(mean - mean64)) / scale < 1e-6
+    assert np.max(np.abs(var - var64 * n / (n - 1))) / var64.max() < 1e-6
+    shape = [1, 1, 1, 1]
+    shape[axis] = c
+    y64 = (x64 - mean64.reshape(shape)) / np.sqrt(var64.reshape(shape) + 1e-5)
+    assert np.max(np.abs(y - y64)) < 1e-6 * np.abs(y64).max() + 2e-6
+
+
 def test_batch_norm_grads():
     x = rng.standard_normal((3, 2, 2))
     g, b = _params(2)

@@ -135,7 +135,7 @@ def test_metrics_average_sum_custom_and_counts():
                     accumulate=lambda acc, v, i: v if acc is None else max(acc, v)))
     final = loop.run(batches)
     (history,) = final.history
-    assert history["accuracy"] == pytest.approx((1 / 3 + 1) / 2)  # mean of batch accuracies
+    assert history["accuracy"] == pytest.approx(5 / 7)  # over the 7 examples, not (1/3 + 1) / 2
     assert history["precision"] == pytest.approx(3 / 4)  # from counts, not (1/2 + 1) / 2
     assert history["recall"] == pytest.approx(3 / 4)
     assert history["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
@@ -171,7 +171,7 @@ def test_metric_spec_options_namedtuple_inputs_and_count_accumulators():
         b: float
     got = loop.metric(lambda pair: pair.a - pair.b, "gap").run([Pair(3.0, 1.0)]).history
     assert got == [{"gap": 2.0}]
-    with pytest.raises(InvalidArgumentError, match="'precision' accumulates confusion counts"):
+    with pytest.raises(InvalidArgumentError, match="'precision' accumulates counts"):
         loop.metric("precision", accumulate="running_sum")
 
 

@@ -384,10 +384,27 @@ def test_bad_types_and_input_mismatches():
     x = ax.input("x", shape=(None, 5, 5, 3))
     with pytest.raises(ax.InvalidArgumentError, match=r"conv: `padding`"):
         conv_nn.conv(x, 2, padding="full")  # applied form checks too
-    with pytest.raises(ax.ShapeError, match=r"'conv_0'.*conv: `kernel_size` expected 2 sizes .*"
-                                            r"\(1, 5, 5, 3\)\), got \(3, 3, 3\)"):
+    with pytest.raises(ax.ShapeError, match=r"'conv_0'.*conv: `kernel_size` \(3, 3, 3\) asks "
+                                            r"for a 3-d layer but the input of shape "
+                                            r"\(1, 5, 5, 3\) has 2 spatial axes"):
         ax.init(x >> conv_nn.conv(2, (3, 3, 3)))
     with pytest.raises(ax.ShapeError, match=r"feature_group_count 2, got shape \(1, 5, 5, 3\)"):
         ax.init(x >> conv_nn.conv(4, feature_group_count=2))
     with pytest.raises(ax.ShapeError, match=r"conv_0.*strides"):
         ax.init(x >> conv_nn.conv(2, strides=(1, 1, 1)))
+
+
+def test_a_tuple_size_reveals_the_rank_and_a_missing_channel_axis_is_named():
+    x = ax.input("x", shape=(None, 28, 28))
+    hint = r"seems to have no channel axis: add one, e.g. x >> axon_fn.reshape\(\(28, 28, 1\)\)"
+    for layer in (conv_nn.conv(4, (3, 3)), conv_nn.conv(4, 3, strides=(2, 2)),
+                  conv_nn.depthwise_conv(2, (3, 3)), conv_nn.conv_transpose(4, (3, 3))):
+        with pytest.raises(ax.ShapeError, match=r"asks for a 2-d layer but the input of shape "
+                                                r"\(1, 28, 28\) has 1 spatial axis .*" + hint):
+            ax.init(x >> layer)
+    with pytest.raises(ax.ShapeError, match=hint):
+        ax.init(x >> ax.max_pool((2, 2)))
+    # a bare int keeps the 1-d reading: length 28, 28 channels
+    assert ax.get_output_shape(x >> conv_nn.conv(4, 3)) == (1, 26, 4)
+    assert ax.get_output_shape(ax.input("x", shape=(None, 28, 28, 1))
+                               >> conv_nn.conv(4, (3, 3))) == (1, 26, 26, 4)

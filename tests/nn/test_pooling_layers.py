@@ -202,8 +202,9 @@ def test_input_mismatches_name_the_layer_and_the_shape():
     with pytest.raises(ax.ShapeError, match=r"'global_avg_pool_0'.*\(1, 4\)"):
         ax.init(flat >> pooling_nn.global_avg_pool())
     image = ax.input("x", shape=(None, 4, 4, 1))
-    with pytest.raises(ax.ShapeError, match=r"'avg_pool_0'.*`kernel_size` expected 2 sizes .*"
-                                            r"got \(2, 2, 2\)"):
+    with pytest.raises(ax.ShapeError, match=r"'avg_pool_0'.*`kernel_size` \(2, 2, 2\) asks "
+                                            r"for a 3-d layer .* has 2 spatial axes"):
         ax.init(image >> pooling_nn.avg_pool((2, 2, 2)))
-    with pytest.raises(ax.ShapeError, match=r"'adaptive_avg_pool_0'.*`output_size` expected 2"):
+    with pytest.raises(ax.ShapeError,
+                       match=r"'adaptive_avg_pool_0'.*`output_size` \(2, 2, 2\) asks for a 3-d"):
         ax.init(image >> pooling_nn.adaptive_avg_pool((2, 2, 2)))

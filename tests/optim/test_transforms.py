@@ -119,15 +119,32 @@ def test_scale_by_rss():
     check(optim.scale_by_rss(), want)
 
 
-def test_scale_by_belief():
-    b1, b2, eps, eps_root = 0.9, 0.999, 1e-16, 1e-16
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_scale_by_belief(nesterov):
+    # Optax's scale_by_belief, written out: the prediction error uses the *updated* first moment
+    # (mu = b1 mu + (1 - b1) g; prediction_error = g - mu), eps_root is added before the bias
+    # correction, and nesterov is NAdam's look-ahead.
+    b1, b2, eps, eps_root = 0.8, 0.9, 1e-3, 1e-4
     m = s = 0.0
     want = []
     for t, g in enumerate(GRADS, 1):
-        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps_root
         m = b1 * m + (1 - b1) * g
-        want.append(m / (1 - b1 ** t) / (np.sqrt(s / (1 - b2 ** t)) + eps))
-    check(optim.scale_by_belief(), want)
+        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps_root
+        if nesterov:
+            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1 ** t)
+        else:
+            m_hat = m / (1 - b1 ** t)
+        want.append(m_hat / (np.sqrt(s / (1 - b2 ** t)) + eps))
+    check(optim.scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov), want)
+
+
+def test_scale_by_belief_matches_optax():
+    optax = pytest.importorskip("optax")
+    for nesterov in (False, True):
+        ours, theirs = optim.adabelief(0.1, nesterov=nesterov), optax.adabelief(0.1,
+                                                                                nesterov=nesterov)
+        want = run3(theirs)[0]
+        check(ours, [np.asarray(w) for w in want], rtol=1e-5)
 
 
 def test_scale_by_radam():

@@ -1,0 +1,32 @@
+"""optree, seen through axon_fn's own registry namespace (private).
+
+Every module of axon_fn imports this as ``optree``: the tree functions here are optree's with
+``namespace="axon_fn"``, so a container registered with :func:`axon_fn.tree.register_pytree_node`
+is a pytree node for ``grad``, ``jit``, the optimizers and serialization, without becoming one
+for every other library in the process (optree's global registry). Containers optree knows
+(dicts, lists, tuples, namedtuples, None) are unaffected, and their structures compare equal to
+those made outside the namespace.
+"""
+
+import functools
+
+import optree
+from optree import PyTreeSpec  # noqa: F401  (re-exported)
+
+NAMESPACE = "axon_fn"
+
+_NAMESPACED = ("tree_flatten", "tree_flatten_with_path", "tree_leaves", "tree_map",
+               "tree_map_with_path", "tree_paths", "tree_structure")
+
+for _name in _NAMESPACED:
+    globals()[_name] = functools.partial(getattr(optree, _name), namespace=NAMESPACE)
+del _name
+
+
+def tree_unflatten(treespec, leaves):
+    """``optree.tree_unflatten`` (a structure carries its namespace already)."""
+    return optree.tree_unflatten(treespec, leaves)
+
+
+def __getattr__(name):
+    return getattr(optree, name)
