@@ -30,3 +30,26 @@ def tree_unflatten(treespec, leaves):
 
 def __getattr__(name):
     return getattr(optree, name)
+
+
+def registered(cls):
+    """The registry entry of a container class registered with
+    :func:`axon_fn.tree.register_pytree_node` (``flatten_func``, ``unflatten_func``), or None
+    for any other class, built-in containers included."""
+    entry = optree.register_pytree_node.get(cls, namespace=NAMESPACE)
+    if entry is None or entry.kind != optree.PyTreeKind.CUSTOM:
+        return None
+    return entry
+
+
+def class_name(cls):
+    """How files name a registered container class: ``module.qualname``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def registered_named(name):
+    """The registered container class that :func:`class_name` calls ``name``, or None."""
+    for cls in optree.register_pytree_node.get(namespace=NAMESPACE):
+        if isinstance(cls, type) and registered(cls) is not None and class_name(cls) == name:
+            return cls
+    return None

@@ -11,8 +11,10 @@ On disk (``.npz``, the default) a file is a zip archive laid out as ``np.savez``
 JSON header: ``{"format": "axon_fn", "version": 1, "kind": "model_state" | "tree", "tree": node}``.
 ``node`` describes the structure in insertion order: ``dict`` (key/child pairs, keys str or
 int), ``list``, ``tuple``, ``namedtuple`` (class name and field/child pairs), ``array`` and
-``scalar`` (numpy scalar; member name, dtype and shape) and ``int`` / ``float`` / ``bool`` /
-``str`` / ``none`` leaves, whose values live in the header itself. ``np.load(path,
+``scalar`` (numpy scalar; member name, dtype and shape), ``registered`` (a container registered
+with :func:`axon_fn.tree.register_pytree_node`: its ``module.qualname``, static data and
+children, rebuilt by that class when it is registered again before loading) and ``int`` /
+``float`` / ``bool`` / ``str`` / ``none`` leaves, whose values live in the header itself. ``np.load(path,
 allow_pickle=False)`` reads every file. A path ending in ``.safetensors`` is written with the
 ``safetensors`` package instead (same tensor names, the header in the metadata under
 ``"__axon_fn__"``).
@@ -44,6 +46,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from . import _pytree
 from ._core import AbstractArray
 from ._files import HEADER_KEY, SafetensorsReader, as_path, atomic_write, open_reader
 from ._files import safetensors_modules as _safetensors
@@ -163,6 +166,12 @@ class _Encoder:
         if isinstance(value, list) or kind is tuple:
             return {"type": "tuple" if isinstance(value, tuple) else "list",
                     "items": [self.encode(v, path + (i,)) for i, v in enumerate(value)]}
+        entry = _pytree.registered(kind)
+        if entry is not None:  # a container registered with tree.register_pytree_node
+            children, aux = entry.flatten_func(value)[:2]
+            return {"type": "registered", "name": _pytree.class_name(kind),
+                    "aux": self.encode(aux, path + ("<aux>",)),
+                    "items": [self.encode(v, path + (i,)) for i, v in enumerate(children)]}
         raise AxonTypeError(f"{self.where}: the leaf at {_at(path)} is {_kind_of(value)}, which "
                             f"cannot be saved; {_LEAVES} (inside dicts, lists, tuples and "
                             f"namedtuples)")
@@ -332,7 +341,23 @@ class _Decoder:
             items = [self.plain(v, path + (i,), types)
                      for i, v in enumerate(self.field(node, "items", list, path))]
             return tuple(items) if kind == "tuple" and types is not None else items
+        if kind == "registered":
+            return self.registered(node, path, types)
         return self.value(node, path)
+
+    def registered(self, node, path, types):
+        """A container registered with ``tree.register_pytree_node``, rebuilt by its class."""
+        name = self.field(node, "name", str, path)
+        cls = _pytree.registered_named(name)
+        if cls is None:
+            raise AxonTypeError(f"{self.where}: {self.reader.path!r} holds a {name} at "
+                                f"{_at(path)}, a container registered with "
+                                f"axon_fn.tree.register_pytree_node when it was saved; import "
+                                f"and register that class before loading")
+        children = [self.plain(v, path + (i,), types)
+                    for i, v in enumerate(self.field(node, "items", list, path))]
+        aux = self.plain(self.field(node, "aux", dict, path), path + ("<aux>",), types or {})
+        return _pytree.registered(cls).unflatten_func(aux, tuple(children))
 
     # Restoring a template's structure -----------------------------------------------------
 
@@ -344,6 +369,8 @@ class _Decoder:
             return f"a {node.get('name')} namedtuple"
         if kind in ("list", "tuple"):
             return f"a {kind} of length {len(self.field(node, 'items', list, path))}"
+        if kind == "registered":
+            return f"a {node.get('name')} with {len(self.field(node, 'items', list, path))} children"
         if kind in ("array", "scalar"):
             what = "numpy scalar" if kind == "scalar" else "array"
             return f"a {self.dtype(node, path)} {what} of shape {self.shape(node, path)}"
@@ -393,6 +420,15 @@ class _Decoder:
                 raise self.mismatch(path, expected, node)
             return cls._make(self.like(t, child, path + (f,))
                              for t, (f, child) in zip(template, fields))
+        entry = _pytree.registered(type(template))
+        if entry is not None:
+            children, aux = entry.flatten_func(template)[:2]
+            name = _pytree.class_name(type(template))
+            stored = self.field(node, "items", list, path) if kind == "registered" else []
+            if kind != "registered" or node.get("name") != name or len(stored) != len(children):
+                raise self.mismatch(path, f"a {name} with {len(children)} children", node)
+            return entry.unflatten_func(aux, tuple(
+                self.like(t, c, path + (i,)) for i, (t, c) in enumerate(zip(children, stored))))
         if isinstance(template, (list, tuple)):
             noun = "tuple" if isinstance(template, tuple) else "list"
             expected = f"a {noun} of length {len(template)}"

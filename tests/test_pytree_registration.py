@@ -51,3 +51,45 @@ def test_the_registration_stays_in_axon_fns_namespace():
     p = Params(np.ones(2), np.zeros(()))
     assert optree.tree_leaves(p) == [p]  # a leaf for everyone else
     assert len(ax.tree.leaves(p)) == 2
+
+
+def test_save_tree_and_load_tree_keep_a_registered_container(tmp_path):
+    tree = {"params": Params(np.arange(3.0), np.float32(2.0), tag=("dense", 3)), "step": 7}
+    for name in ("tree.npz", "tree.safetensors") if _has_safetensors() else ("tree.npz",):
+        path = tmp_path / name
+        ax.save_tree(tree, path)
+        for loaded in (ax.load_tree(path), ax.load_tree(path, like=tree)):
+            assert isinstance(loaded["params"], Params) and loaded["step"] == 7
+            np.testing.assert_array_equal(loaded["params"].w, tree["params"].w)
+            assert loaded["params"].b == np.float32(2.0)
+            assert loaded["params"].tag == ("dense", 3)
+
+
+def test_loading_a_registered_container_names_it_when_the_class_is_unknown(tmp_path):
+    class Unregistered:
+        def __init__(self, a):
+            self.a = a
+
+    ax.tree.register_pytree_node(Unregistered, lambda u: ((u.a,), None),
+                                 lambda aux, children: Unregistered(*children))
+    path = tmp_path / "tree.npz"
+    ax.save_tree({"u": Unregistered(np.ones(2))}, path)
+    optree.unregister_pytree_node(Unregistered, namespace="axon_fn")
+    try:
+        ax.load_tree(path)
+    except ax.AxonTypeError as err:
+        assert "Unregistered" in str(err) and "register_pytree_node" in str(err)
+    else:
+        raise AssertionError("loading an unregistered container should fail")
+    ax.tree.register_pytree_node(Unregistered, lambda u: ((u.a,), None),
+                                 lambda aux, children: Unregistered(*children))
+    with __import__("pytest").raises(ax.ShapeError, match="a dict"):
+        ax.load_tree(path, like={"u": {"a": np.ones(2)}})
+
+
+def _has_safetensors():
+    try:
+        import safetensors  # noqa: F401
+    except ImportError:
+        return False
+    return True
