@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from . import ops
+from .typing import Array, ArrayLike
 
 __all__ = [
     "celu", "elu", "exp", "gelu", "hard_sigmoid", "hard_silu", "hard_tanh", "leaky_relu",
@@ -36,7 +37,7 @@ def _nonpositive(x):
     return ops.where(ops.greater(x, 0), 0.0, x)
 
 
-def celu(x, alpha=1.0):
+def celu(x: ArrayLike, alpha: float = 1.0) -> Array:
     """Continuously-differentiable ELU: ``x`` if ``x > 0`` else ``alpha * (exp(x / alpha) - 1)``.
 
     >>> import numpy as np
@@ -46,7 +47,7 @@ def celu(x, alpha=1.0):
     return ops.where(ops.greater(x, 0), x, alpha * ops.expm1(_nonpositive(x) / alpha))
 
 
-def elu(x, alpha=1.0):
+def elu(x: ArrayLike, alpha: float = 1.0) -> Array:
     """Exponential linear unit: ``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``.
 
     >>> import numpy as np
@@ -56,7 +57,7 @@ def elu(x, alpha=1.0):
     return ops.where(ops.greater(x, 0), x, _negative_expm1(x, alpha))
 
 
-def exp(x):
+def exp(x: ArrayLike) -> Array:
     """``exp(x)`` elementwise.
 
     >>> import numpy as np
@@ -66,7 +67,7 @@ def exp(x):
     return ops.exp(x)
 
 
-def gelu(x, approximate=False):
+def gelu(x: ArrayLike, approximate: bool = False) -> Array:
     """Gaussian error linear unit ``x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))``; with
     ``approximate=True`` the tanh form ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
 
@@ -80,7 +81,7 @@ def gelu(x, approximate=False):
     return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
 
 
-def hard_sigmoid(x, alpha=0.2, beta=0.2):
+def hard_sigmoid(x: ArrayLike, alpha: float = 0.2, beta: float = 0.2) -> Array:
     """Piecewise-linear sigmoid ``max(0, min(1, alpha * x + beta))`` (Axon's formula and defaults).
 
     At the two kinks the gradient is ``alpha`` (the inside slope, the convention of
@@ -94,7 +95,7 @@ def hard_sigmoid(x, alpha=0.2, beta=0.2):
     return ops.clip(alpha * x + beta, 0.0, 1.0)
 
 
-def hard_silu(x, alpha=0.2, beta=0.2):
+def hard_silu(x: ArrayLike, alpha: float = 0.2, beta: float = 0.2) -> Array:
     """Hard SiLU (hard swish): ``x * hard_sigmoid(x, alpha, beta)``.
 
     At the kinks the gradient is ``hard_sigmoid(x) + alpha * x`` (the product rule with the
@@ -108,7 +109,7 @@ def hard_silu(x, alpha=0.2, beta=0.2):
     return x * hard_sigmoid(x, alpha=alpha, beta=beta)
 
 
-def hard_tanh(x):
+def hard_tanh(x: ArrayLike) -> Array:
     """``x`` clipped to ``[-1, 1]``.
 
     At -1 and 1 the gradient is 1 (the convention of ``ops.clip`` and PyTorch's ``clamp``);
@@ -121,7 +122,7 @@ def hard_tanh(x):
     return ops.clip(x, -1.0, 1.0)
 
 
-def leaky_relu(x, alpha=0.01):
+def leaky_relu(x: ArrayLike, alpha: float = 0.01) -> Array:
     """``x`` if ``x > 0`` else ``alpha * x``.
 
     >>> import numpy as np
@@ -131,7 +132,7 @@ def leaky_relu(x, alpha=0.01):
     return ops.where(ops.greater(x, 0), x, alpha * x)
 
 
-def linear(x):
+def linear(x: ArrayLike) -> Array:
     """The identity.
 
     >>> import numpy as np
@@ -141,7 +142,7 @@ def linear(x):
     return x
 
 
-def log_sumexp(x, axis=-1):
+def log_sumexp(x: ArrayLike, axis: int = -1) -> Array:
     """``log(sum(exp(x)))`` along ``axis``, keeping the reduced axis (as Axon does); stable.
 
     >>> import numpy as np
@@ -151,7 +152,7 @@ def log_sumexp(x, axis=-1):
     return ops.logsumexp(x, axis=axis, keepdims=True)
 
 
-def log_sigmoid(x):
+def log_sigmoid(x: ArrayLike) -> Array:
     """``log(sigmoid(x)) = -softplus(-x)``, finite for very negative ``x``.
 
     >>> import numpy as np
@@ -161,7 +162,7 @@ def log_sigmoid(x):
     return -softplus(-x)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
     """``x - log_sumexp(x)`` along ``axis``.
 
     >>> import numpy as np
@@ -171,7 +172,7 @@ def log_softmax(x, axis=-1):
     return ops.log_softmax(x, axis=axis)
 
 
-def mish(x):
+def mish(x: ArrayLike) -> Array:
     """``x * tanh(softplus(x))``.
 
     >>> import numpy as np
@@ -181,7 +182,7 @@ def mish(x):
     return x * ops.tanh(softplus(x))
 
 
-def relu(x):
+def relu(x: ArrayLike) -> Array:
     """``max(x, 0)``.
 
     >>> import numpy as np
@@ -191,7 +192,7 @@ def relu(x):
     return ops.relu(x)
 
 
-def relu6(x):
+def relu6(x: ArrayLike) -> Array:
     """``min(max(x, 0), 6)``.
 
     At 0 and 6 the gradient is 1 (the convention of ``ops.clip`` and PyTorch's ``clamp``);
@@ -204,7 +205,7 @@ def relu6(x):
     return ops.clip(x, 0.0, 6.0)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> Array:
     """The logistic function ``1 / (1 + exp(-x))`` (stable).
 
     >>> import numpy as np
@@ -214,7 +215,7 @@ def sigmoid(x):
     return ops.sigmoid(x)
 
 
-def silu(x):
+def silu(x: ArrayLike) -> Array:
     """Sigmoid linear unit (swish): ``x * sigmoid(x)``.
 
     >>> import numpy as np
@@ -224,7 +225,7 @@ def silu(x):
     return x * ops.sigmoid(x)
 
 
-def selu(x):
+def selu(x: ArrayLike) -> Array:
     """Scaled ELU: ``scale * (x if x > 0 else alpha * (exp(x) - 1))`` with the self-normalizing
     constants ``alpha = 1.6732632423543772`` and ``scale = 1.0507009873554805``.
 
@@ -235,7 +236,7 @@ def selu(x):
     return _SELU_SCALE * ops.where(ops.greater(x, 0), x, _negative_expm1(x, _SELU_ALPHA))
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike, axis: int = -1) -> Array:
     """``exp(x) / sum(exp(x))`` along ``axis`` (stable).
 
     >>> import numpy as np
@@ -245,7 +246,7 @@ def softmax(x, axis=-1):
     return ops.softmax(x, axis=axis)
 
 
-def softplus(x):
+def softplus(x: ArrayLike) -> Array:
     """``log(1 + exp(x))``, computed without overflow or loss of precision for large ``|x|``.
 
     >>> import numpy as np
@@ -260,7 +261,7 @@ def softplus(x):
     return ops.where(positive, x_pos + ops.log1p(ops.exp(-x_pos)), ops.log1p(ops.exp(x_neg)))
 
 
-def softsign(x):
+def softsign(x: ArrayLike) -> Array:
     """``x / (1 + |x|)``.
 
     >>> import numpy as np
@@ -270,7 +271,7 @@ def softsign(x):
     return x / (1.0 + ops.abs(x))
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> Array:
     """Hyperbolic tangent.
 
     >>> import numpy as np

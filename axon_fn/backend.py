@@ -11,6 +11,8 @@ True
 from __future__ import annotations
 
 import os
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
@@ -18,16 +20,17 @@ from . import _pytree as optree  # optree in axon_fn's registry namespace
 from . import _allocator, _native
 from ._core import AbstractArray, backing_value, full_value
 from .errors import BackendMismatchError
+from .typing import PyTree
 
 __all__ = ["array_module", "is_gpu_array", "device_put", "to_numpy", "backend_info"]
 
 
-def is_gpu_array(x):
+def is_gpu_array(x: Any) -> bool:
     """True for a cupy array (without importing cupy)."""
     return type(backing_value(x)).__module__.split(".", 1)[0] == "cupy"
 
 
-def array_module(*xs):
+def array_module(*xs: Any) -> ModuleType:
     """The array module (``numpy`` or ``cupy``) of the given arrays; scalars count as numpy.
 
     Raises :class:`BackendMismatchError` when numpy and cupy arrays are mixed.
@@ -51,7 +54,7 @@ def _parse_device(device):
     raise ValueError(f"device_put: unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
 
 
-def device_put(tree, device="cpu"):
+def device_put(tree: PyTree, device: str = "cpu") -> PyTree:
     """Move every array leaf of ``tree`` to ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``).
 
     Leaves already on the target device are returned as they are (no copy); numpy arrays reach
@@ -75,7 +78,7 @@ def device_put(tree, device="cpu"):
     return optree.tree_map(put, tree)
 
 
-def to_numpy(tree):
+def to_numpy(tree: PyTree) -> PyTree:
     """Every array leaf of ``tree`` as a numpy array (GPU arrays are copied to the host).
 
     >>> to_numpy({"a": [np.float32(1.0)]})["a"][0].dtype
@@ -100,7 +103,7 @@ def _blas_info():
         return "unknown"
 
 
-def backend_info():
+def backend_info() -> dict[str, Any]:
     """What axon_fn runs on: native kernels, BLAS, numpy version, CuPy and GPUs.
 
     >>> sorted(backend_info())  # doctest: +NORMALIZE_WHITESPACE

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
 import weakref
 
 import numpy as np
@@ -22,7 +23,9 @@ from .backend import is_gpu_array
 from ._program import compile_graph, layer_key
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .graph.core import MISSING
+from .graph.node import Node
 from .model_state import ModelState, flatten_paths, merge_trees, nest_paths
+from .typing import ArrayLike, PRNGKey, PyTree
 
 __all__ = ["build", "init", "predict", "get_output_shape"]
 
@@ -340,7 +343,8 @@ def _output(value):
     return optree.tree_map(lambda v: None if v is MISSING else v, value, none_is_leaf=True)
 
 
-def build(model, mode="inference"):
+def build(model: Node | PyTree,
+          mode: str = "inference") -> tuple[Callable[..., ModelState], Callable[..., Any]]:
     """Compile ``model`` (a node, or a dict/tuple of nodes) into ``(init_fn, predict_fn)``.
 
     * ``init_fn(template=None, key=0, initial=None) -> ModelState``: parameter shapes come from
@@ -406,7 +410,9 @@ def _cached(model, mode):
     return per_model[mode]
 
 
-def init(model, template=None, key=0, initial=None):
+def init(model: Node | PyTree, template: ArrayLike | Mapping[str, ArrayLike] | None = None,
+         key: int | PRNGKey = 0,
+         initial: ModelState | Mapping[str, Any] | None = None) -> ModelState:
     """``build(model)[0](template, key, initial)``: initialize a model's parameters.
 
     >>> import numpy as np, axon_fn
@@ -417,7 +423,9 @@ def init(model, template=None, key=0, initial=None):
     return _cached(model, "inference")[0](template, key, initial)
 
 
-def predict(model, state, inputs, *, mode="inference", key=None):
+def predict(model: Node | PyTree, state: ModelState | Mapping[str, Any],
+            inputs: ArrayLike | Mapping[str, ArrayLike], *, mode: str = "inference",
+            key: int | PRNGKey | None = None) -> Any:
     """``build(model, mode)[1](state, inputs, key=key)``: run a model once.
 
     >>> import numpy as np, axon_fn
@@ -443,7 +451,8 @@ def trace_shapes(model, template=None):
     return program, records, output
 
 
-def get_output_shape(model, template=None):
+def get_output_shape(model: Node | PyTree,
+                     template: ArrayLike | Mapping[str, ArrayLike] | None = None) -> Any:
     """The output shape(s) of ``model`` for ``template`` (see :func:`build`), from the shape
     rules alone.
 

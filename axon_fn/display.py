@@ -11,11 +11,14 @@ graph TD
 
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import numpy as np
 
 from ._program import compile_graph
 from .build import trace_shapes
-from .graph.node import Parameter
+from .graph.node import Node, Parameter
+from .typing import ArrayLike, PyTree
 
 __all__ = ["summary", "to_dot", "to_mermaid"]
 
@@ -30,7 +33,8 @@ def _shape_text(value):
     return "-"
 
 
-def summary(model, template=None, *, print_fn=print):
+def summary(model: Node | PyTree, template: ArrayLike | Mapping[str, ArrayLike] | None = None, *,
+            print_fn: Callable[[str], Any] = print) -> None:
     """Print a table of the layers: name, op, input shapes, output shape, parameters and their
     bytes, with totals. ``template`` is as for ``init`` (``None``: the declared shapes).
 
@@ -68,7 +72,7 @@ def _graph(model):
     return nodes, edges
 
 
-def to_dot(model):
+def to_dot(model: Node | PyTree) -> str:
     """The graph in Graphviz DOT format (render with ``dot -Tsvg``).
 
     >>> import axon_fn
@@ -82,7 +86,7 @@ def to_dot(model):
     return "\n".join(lines + ["}"])
 
 
-def to_mermaid(model):
+def to_mermaid(model: Node | PyTree) -> str:
     """The graph as a Mermaid flowchart (renders in GitHub Markdown); see the module example."""
     nodes, edges = _graph(model)
     lines = ["graph TD"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ._core import AbstractArray
 
+__all__ = ["eval_shape"]
 
-def eval_shape(fun, *args, **kwargs):
+
+def eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """The shapes and dtypes ``fun`` would return, computed by the ops' shape rules alone.
 
     Array leaves of ``args`` may be arrays or :class:`AbstractArray`s; no data is touched.

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
+from typing import Any, Callable, Iterable
 
 from ._program import compile_graph
 from .errors import AxonTypeError, InvalidArgumentError
 from .graph.core import make_node
 from .graph.node import Hook, Node, constructor
 from .model_state import nest_paths
+from .typing import PyTree
 
 __all__ = ["get_inputs", "get_op_counts", "get_parameters", "map_nodes", "rewrite_nodes",
            "pop_node", "attach_hook", "freeze_statistics"]
@@ -28,7 +30,7 @@ def _order(model):
     return [step.node for step in compile_graph(model).steps]
 
 
-def get_inputs(model):
+def get_inputs(model: Node | PyTree) -> dict[str, tuple[int | None, ...] | None]:
     """``{input name: declared shape}`` in graph order.
 
     >>> import axon_fn
@@ -39,7 +41,7 @@ def get_inputs(model):
     return {name: node.meta["shape"] for name, node in compile_graph(model).inputs.items()}
 
 
-def get_op_counts(model):
+def get_op_counts(model: Node | PyTree) -> dict[str, int]:
     """``{op: number of nodes}`` in graph order (see the module example)."""
     counts = {}
     for node in _order(model):
@@ -47,7 +49,7 @@ def get_op_counts(model):
     return counts
 
 
-def get_parameters(model):
+def get_parameters(model: Node | PyTree) -> dict[str, Any]:
     """The declared parameters as ``{layer: {name: Parameter}}`` (nested like the ModelState;
     shapes may still be functions of the input shapes).
 
@@ -78,7 +80,7 @@ def _rebuild(model, replace_node):
     return rebuilt.fn(*rebuilt.inputs)  # the container's pytree of new nodes
 
 
-def map_nodes(model, fn):
+def map_nodes(model: Node | PyTree, fn: Callable[[Node], Any]) -> Node | PyTree:
     """A new graph where each node is ``fn(node)`` (``node`` already reads the mapped inputs);
     ``fn`` returns a node, e.g. ``dataclasses.replace(node, op=..., fn=...)``.
 
@@ -99,7 +101,8 @@ def map_nodes(model, fn):
     return _rebuild(model, replace)
 
 
-def rewrite_nodes(model, fn):
+def rewrite_nodes(model: Node | PyTree,
+                  fn: Callable[[Node], Callable[[list[Node], Node], Node] | None]) -> Node | PyTree:
     """Replace nodes by subgraphs. ``fn(node)`` returns ``None`` (keep) or a function
     ``rewrite(inputs, output) -> new_output`` that receives the node's (rewritten) input nodes
     and the node itself, e.g. to add a low-rank (LoRA) branch beside every dense layer.
@@ -126,7 +129,7 @@ def rewrite_nodes(model, fn):
     return _rebuild(model, replace)
 
 
-def pop_node(model):
+def pop_node(model: Node | PyTree) -> tuple[Node, Node]:
     """``(last node, its input)``: the graph without its final layer.
 
     >>> import axon_fn
@@ -147,7 +150,7 @@ def pop_node(model):
     return model, model.inputs[0]
 
 
-def freeze_statistics(model, names=None):
+def freeze_statistics(model: Node | PyTree, names: Iterable[str] | None = None) -> Node | PyTree:
     """A copy of ``model`` whose layers with running statistics (``batch_norm``) inside the
     layers or namespaces ``names`` (all when ``None``) always run in inference mode: in train
     mode they normalize with their running statistics and leave them unchanged, as a Keras
@@ -195,7 +198,8 @@ def freeze_statistics(model, names=None):
 
 
 @constructor("attach_hook")
-def attach_hook(x, fn, *, on="forward", mode="both"):
+def attach_hook(x: Node, fn: Callable[[Any], Any], *, on: str = "forward",
+                mode: str = "both") -> Node:
     """Call ``fn`` with the node's output (``on="forward"``), with the gradient reaching it
     (``"backward"``, during ``grad``), or both; ``mode`` limits it to ``"train"`` or
     ``"inference"``. Hooks are for inspection: what ``fn`` returns is ignored. The hook is a

@@ -28,6 +28,7 @@ from ._core import Staged, Tracer, stageable
 from .backend import array_module, is_gpu_array
 from .errors import InvalidArgumentError, ShapeError
 from .ops._rules import shape_of
+from .typing import Array, ArrayLike
 
 __all__ = [
     "binary_cross_entropy",
@@ -133,7 +134,7 @@ def _same_shape_or_sparse(name, y_true, y_pred):
 
 
 # ------------------------------------------------------------------------------------ losses
-def label_smoothing(y_true, smoothing):
+def label_smoothing(y_true: ArrayLike, smoothing: float) -> Array:
     """Smooth one-hot targets: ``y_true * (1 - smoothing) + smoothing / num_classes``.
 
     The classes are along the last axis.
@@ -150,8 +151,9 @@ def label_smoothing(y_true, smoothing):
     return y_true * (1.0 - smoothing) + smoothing / classes
 
 
-def binary_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
-                         positive_class_weight=None, negative_class_weight=None):
+def binary_cross_entropy(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean",
+                         from_logits: bool = False, positive_class_weight: float | None = None,
+                         negative_class_weight: float | None = None) -> Array:
     """Binary cross-entropy, averaged over the last axis.
 
     ``loss = -mean(w_pos * y log p + w_neg * (1 - y) log(1 - p), axis=-1)``. With
@@ -194,8 +196,10 @@ def _integer_labels(labels, *, name):
     raise InvalidArgumentError(f"{name}: sparse labels must be integers")
 
 
-def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
-                              sparse=False, class_weights=None, label_smoothing=0.0):
+def categorical_cross_entropy(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean",
+                              from_logits: bool = False, sparse: bool = False,
+                              class_weights: ArrayLike | None = None,
+                              label_smoothing: float = 0.0) -> Array:
     """Categorical cross-entropy over the last (class) axis.
 
     ``loss = -sum(w * y_true * log p, axis=-1)``. ``sparse=True`` takes integer class labels of
@@ -256,8 +260,10 @@ def categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=F
     return _reduce(name, loss, reduction)
 
 
-def sparse_categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_logits=False,
-                                     class_weights=None, label_smoothing=0.0):
+def sparse_categorical_cross_entropy(y_true: ArrayLike, y_pred: ArrayLike, *,
+                                     reduction: str = "mean", from_logits: bool = False,
+                                     class_weights: ArrayLike | None = None,
+                                     label_smoothing: float = 0.0) -> Array:
     """:func:`categorical_cross_entropy` with integer class labels (``sparse=True``), Keras's
     name: ``y_true`` has shape ``y_pred.shape[:-1]`` (or with a trailing 1).
 
@@ -272,7 +278,7 @@ def sparse_categorical_cross_entropy(y_true, y_pred, *, reduction="mean", from_l
                                      label_smoothing=label_smoothing)
 
 
-def categorical_hinge(y_true, y_pred, *, reduction="mean"):
+def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Categorical hinge: ``max(0, max((1 - y) * p) - sum(y * p) + 1)`` over the last axis.
 
     At the kink (a margin of exactly 0) the gradient is 0, as PyTorch's ``MultiMarginLoss``;
@@ -289,7 +295,7 @@ def categorical_hinge(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, ops.relu(neg - pos + 1.0), reduction)
 
 
-def hinge(y_true, y_pred, *, reduction="mean"):
+def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Hinge loss ``mean(max(0, 1 - y_true * y_pred), axis=-1)`` with targets in {-1, 1}.
 
     At the kink (``y_true * y_pred == 1``) the gradient is 0, as PyTorch's ``MultiMarginLoss``.
@@ -303,7 +309,7 @@ def hinge(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(ops.relu(1.0 - y_true * y_pred)), reduction)
 
 
-def kl_divergence(y_true, y_pred, *, reduction="mean"):
+def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Kullback-Leibler divergence ``sum(y * log(y / p), axis=-1)``; both clipped to [1e-7, 1].
 
     >>> import numpy as np
@@ -317,7 +323,7 @@ def kl_divergence(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, ops.sum(t * (ops.log(t) - ops.log(p)), axis=-1), reduction)
 
 
-def log_cosh(y_true, y_pred, *, reduction="mean"):
+def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Log-cosh ``mean(log(cosh(p - y)), axis=-1)``, computed without overflow.
 
     >>> import numpy as np
@@ -331,7 +337,8 @@ def log_cosh(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(value), reduction)
 
 
-def margin_ranking(y_true, y_pred, *, margin=0.0, reduction="mean"):
+def margin_ranking(y_true: ArrayLike, y_pred: ArrayLike, *, margin: float = 0.0,
+                   reduction: str = "mean") -> Array:
     """Margin ranking ``max(0, -y_true * (y_pred1 - y_pred2) + margin)``, elementwise.
 
     ``y_pred`` is a pair ``(y_pred1, y_pred2)``; ``y_true`` holds 1 (the first should rank
@@ -353,7 +360,7 @@ def margin_ranking(y_true, y_pred, *, margin=0.0, reduction="mean"):
     return _reduce(name, ops.maximum(-y_true * (p1 - p2) + margin, 0.0), reduction)
 
 
-def mean_absolute_error(y_true, y_pred, *, reduction="mean"):
+def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Mean absolute error ``mean(|y_true - y_pred|, axis=-1)``.
 
     >>> import numpy as np
@@ -365,7 +372,7 @@ def mean_absolute_error(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(ops.abs(y_true - y_pred)), reduction)
 
 
-def mean_squared_error(y_true, y_pred, *, reduction="mean"):
+def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Mean squared error ``mean((y_true - y_pred) ** 2, axis=-1)``.
 
     >>> import numpy as np
@@ -378,7 +385,8 @@ def mean_squared_error(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(d * d), reduction)
 
 
-def huber(y_true, y_pred, *, delta=1.0, reduction="mean"):
+def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
+          reduction: str = "mean") -> Array:
     """Huber loss, averaged over the last axis.
 
     Elementwise ``0.5 d^2`` where ``|d| <= delta`` and ``delta * (|d| - 0.5 delta)`` elsewhere,
@@ -399,7 +407,7 @@ def huber(y_true, y_pred, *, delta=1.0, reduction="mean"):
     return _reduce(name, _mean_last(0.5 * quadratic * quadratic + delta * linear), reduction)
 
 
-def poisson(y_true, y_pred, *, reduction="mean"):
+def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Poisson loss ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``.
 
     >>> import numpy as np
@@ -411,7 +419,7 @@ def poisson(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(y_pred - y_true * ops.log(y_pred + _EPS)), reduction)
 
 
-def soft_margin(y_true, y_pred, *, reduction="mean"):
+def soft_margin(y_true: ArrayLike, y_pred: ArrayLike, *, reduction: str = "mean") -> Array:
     """Soft margin ``mean(log(1 + exp(-y_true * y_pred)), axis=-1)``, stable for large inputs.
 
     >>> import numpy as np
@@ -423,7 +431,8 @@ def soft_margin(y_true, y_pred, *, reduction="mean"):
     return _reduce(name, _mean_last(_softplus(-y_true * y_pred)), reduction)
 
 
-def cosine_similarity(y_true, y_pred, *, axis=-1, eps=1e-8, reduction="mean"):
+def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1, eps: float = 1e-8,
+                      reduction: str = "mean") -> Array:
     """Cosine similarity ``<y, p> / max(|y| |p|, eps)`` along ``axis`` (Axon's definition: the
     similarity itself; use ``1 - cosine_similarity`` or its negation to minimise).
 
@@ -439,8 +448,10 @@ def cosine_similarity(y_true, y_pred, *, axis=-1, eps=1e-8, reduction="mean"):
     return _reduce(name, dot / ops.maximum(norms, eps), reduction)
 
 
-def connectionist_temporal_classification(y_true, y_pred, *, target_lengths=None,
-                                          input_lengths=None, blank=0, reduction="mean"):
+def connectionist_temporal_classification(y_true: ArrayLike, y_pred: ArrayLike, *,
+                                          target_lengths: ArrayLike | None = None,
+                                          input_lengths: ArrayLike | None = None, blank: int = 0,
+                                          reduction: str = "mean") -> Array:
     """Connectionist temporal classification loss (negative log-likelihood per sequence).
 
     ``y_pred`` holds log-probabilities of shape ``(batch, time, classes)`` (apply

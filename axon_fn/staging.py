@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import functools
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
@@ -41,7 +42,8 @@ __all__ = ["jit"]
 DEFAULT_MAX_PROGRAMS = 32
 
 
-def jit(fun=None, *, static_argnums=(), max_programs=DEFAULT_MAX_PROGRAMS):
+def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),
+        max_programs: int | None = DEFAULT_MAX_PROGRAMS) -> Callable[..., Any]:
     """Compile ``fun`` on first call per argument signature; replay the recorded kernels after.
 
     ``static_argnums`` names positional arguments that are settings, not arrays: they are

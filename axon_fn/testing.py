@@ -7,6 +7,8 @@ entry of the Jacobian.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
@@ -69,8 +71,9 @@ def _path_names(args):
     return ["args" + "".join(f"[{p!r}]" for p in path) for path in paths]
 
 
-def check_grads(f, *args, order=1, eps=1e-6, atol=1e-6, rtol=1e-5, directions=3,
-                jacobian_limit=96, seed=0):
+def check_grads(f: Callable[..., Any], *args: Any, order: int = 1, eps: float = 1e-6,
+                atol: float = 1e-6, rtol: float = 1e-5, directions: int = 3,
+                jacobian_limit: int = 96, seed: int = 0) -> None:
     """Check ``f``'s reverse-mode derivatives against float64 central differences.
 
     All floating leaves of ``args`` are cast to float64 and differentiated; other leaves (integer

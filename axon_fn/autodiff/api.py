@@ -10,6 +10,7 @@ array([2., 4.])
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
@@ -17,6 +18,7 @@ from .. import _pytree as optree  # optree in axon_fn's registry namespace
 from .._core import AbstractArray, Trace, Tracer, full_value
 from ..errors import AxonTypeError, TracerError
 from ..ops.creation import ones_like, zeros_like
+from ..typing import PyTree
 from ._engine import CUSTOM, backward
 
 __all__ = ["grad", "value_and_grad", "vjp", "stop_gradient", "custom_vjp"]
@@ -75,7 +77,7 @@ def _vjp(fun, primals, has_aux, where):
     return primal_out, pullback, aux
 
 
-def vjp(fun, *primals, has_aux=False):
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """The output of ``fun(*primals)`` and a function pulling cotangents back to the inputs.
 
     Returns ``(out, vjp_fn)`` (``(out, vjp_fn, aux)`` with ``has_aux``); ``vjp_fn(ct)`` takes a
@@ -107,7 +109,8 @@ def _check_differentiable(args, argnums, where):
                 )
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def value_and_grad(fun: Callable[..., Any], argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable[..., Any]:
     """A function returning ``fun``'s value and its gradient with respect to ``argnums``.
 
     ``fun`` must return a scalar (shape ``()``). With ``has_aux=True`` it returns
@@ -167,7 +170,8 @@ def _check_scalar(out, name):
         raise AxonTypeError(f"grad of {name}: the output has dtype {value.dtype}, expected float")
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun: Callable[..., Any], argnums: int | Sequence[int] = 0,
+         has_aux: bool = False) -> Callable[..., Any]:
     """The gradient of scalar-valued ``fun`` with respect to argument(s) ``argnums``.
 
     Gradients have the structure of the differentiated arguments. Nested ``grad`` gives higher
@@ -188,7 +192,7 @@ def grad(fun, argnums=0, has_aux=False):
     return wrapped
 
 
-def stop_gradient(tree):
+def stop_gradient(tree: PyTree) -> PyTree:
     """The same values with no gradient flowing through them (at every nesting level).
 
     >>> grad(lambda x: (x * stop_gradient(x)).sum())(np.array([3.0]))
@@ -211,17 +215,18 @@ class custom_vjp:  # noqa: N801 - named like the JAX decorator it mirrors
     array([10.])
     """
 
-    def __init__(self, fun):
+    def __init__(self, fun: Callable[..., Any]) -> None:
         self.fun = fun
         self.fwd = None
         self.bwd = None
         functools.update_wrapper(self, fun)
 
-    def defvjp(self, fwd, bwd):
+    def defvjp(self, fwd: Callable[..., tuple[Any, Any]],
+               bwd: Callable[[Any, Any], tuple[Any, ...]]) -> None:
         """Set the forward (returning residuals) and backward functions."""
         self.fwd, self.bwd = fwd, bwd
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         leaves, treedef = optree.tree_flatten(args)
         trace = None
         for leaf in leaves:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import ops
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..typing import Array, ArrayLike, DTypeLike, PyTree
 from ._util import expect, shape_of
 
 __all__ = [
@@ -97,7 +98,9 @@ def _attend(query, key, value, mask, bias, scale):
 # Scaled dot-product attention -----------------------------------------------------------------
 
 
-def dot_product_attention(query, key, value, *, mask=None, bias=None, scale=None):
+def dot_product_attention(query: ArrayLike, key: ArrayLike, value: ArrayLike, *,
+                          mask: ArrayLike | None = None, bias: ArrayLike | None = None,
+                          scale: float | None = None) -> Array:
     """Scaled dot-product attention ``softmax(q k^T * scale + bias) v``.
 
     ``query`` has shape ``(..., Lq, d)``, ``key`` ``(..., Lk, d)`` and ``value``
@@ -145,7 +148,7 @@ def dot_product_attention(query, key, value, *, mask=None, bias=None, scale=None
     return _attend(query, key, value, mask, bias, float(scale))[0]
 
 
-def causal_mask(length_q, length_k=None):
+def causal_mask(length_q: int, length_k: int | None = None) -> Array:
     """Boolean ``(length_q, length_k)`` mask where query ``i`` attends keys ``j <= i + offset``.
 
     ``offset = length_k - length_q`` aligns the last query with the last key, so the mask also
@@ -198,8 +201,10 @@ def _project(x, kernel, bias, heads, head_dim):
     return ops.transpose(y, axes=(0, 2, 1, 3))
 
 
-def multi_head_attention(query, key, value, params, *, num_heads, key_mask=None, causal=False,
-                         attention_mask=None, return_weights=False):
+def multi_head_attention(query: ArrayLike, key: ArrayLike, value: ArrayLike, params: PyTree, *,
+                         num_heads: int, key_mask: ArrayLike | None = None, causal: bool = False,
+                         attention_mask: ArrayLike | None = None,
+                         return_weights: bool = False) -> Array | tuple[Array, Array]:
     """Multi-head attention (as in "Attention is all you need" and PyTorch's
     ``nn.MultiheadAttention``) on ``(batch, length, features)`` inputs.
 
@@ -300,7 +305,8 @@ def multi_head_attention(query, key, value, params, *, num_heads, key_mask=None,
 # Position encodings ---------------------------------------------------------------------------
 
 
-def sinusoidal_position_encoding(length, dim, *, max_timescale=10000.0, dtype="float32"):
+def sinusoidal_position_encoding(length: int, dim: int, *, max_timescale: float = 10000.0,
+                                 dtype: DTypeLike = "float32") -> Array:
     """The fixed ``(length, dim)`` position table of "Attention is all you need".
 
     ``table[pos, 2i] = sin(pos / max_timescale ** (2i / dim))`` and
@@ -329,7 +335,7 @@ def sinusoidal_position_encoding(length, dim, *, max_timescale=10000.0, dtype="f
     return table.astype(dtype)
 
 
-def position_embedding(x, table):
+def position_embedding(x: ArrayLike, table: ArrayLike) -> Array:
     """Add the first ``L`` rows of a position ``table (max_len, d)`` to ``x (..., L, d)``.
 
     ``table`` may be a fixed encoding (:func:`sinusoidal_position_encoding`) or a learned

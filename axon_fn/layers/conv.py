@@ -13,11 +13,13 @@ shape ``(out_channels,)`` (or is ``None``) and is added on the output's channel 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from .. import ops
 from .._checks import is_int
 from ..errors import InvalidArgumentError, ShapeError
 from ..ops._window import explicit_pairs
+from ..typing import Array, ArrayLike
 from ._util import expect, shape_of
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
@@ -122,8 +124,10 @@ _SHORT_ROW = 64  # channels below which the tiled bias pays for its reshapes
 _LARGE = 1 << 14  # elements below which it does not
 
 
-def conv(x, kernel, bias=None, *, strides=1, padding="valid", input_dilation=1, kernel_dilation=1,
-         feature_group_count=1, channels="last"):
+def conv(x: ArrayLike, kernel: ArrayLike, bias: ArrayLike | None = None, *,
+         strides: int | Sequence[int] = 1, padding: str | Sequence[tuple[int, int]] = "valid",
+         input_dilation: int | Sequence[int] = 1, kernel_dilation: int | Sequence[int] = 1,
+         feature_group_count: int = 1, channels: str = "last") -> Array:
     """N-d convolution (cross-correlation) plus a per-output-channel bias.
 
     Channels last: ``x`` ``(N, *S, Cin)``, ``kernel`` ``(*K, Cin // feature_group_count,
@@ -155,8 +159,10 @@ def conv(x, kernel, bias=None, *, strides=1, padding="valid", input_dilation=1, 
     return _add_channel_bias(layer, "bias", y, bias, channels)
 
 
-def conv_transpose(x, kernel, bias=None, *, strides=1, padding="valid", kernel_dilation=1,
-                   channels="last"):
+def conv_transpose(x: ArrayLike, kernel: ArrayLike, bias: ArrayLike | None = None, *,
+                   strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Transposed convolution (the input gradient of :func:`conv`) plus a per-channel bias.
 
     Channels last: ``x`` ``(N, *S, Cin)``, ``kernel`` ``(*K, Cin, Cout)``. Channels first: ``x``
@@ -192,8 +198,10 @@ def _depthwise(layer, names, x, kernel, bias, strides, padding, kernel_dilation,
     return _add_channel_bias(layer, names[1], y, bias, channels)
 
 
-def depthwise_conv(x, kernel, bias=None, *, strides=1, padding="valid", kernel_dilation=1,
-                   channels="last"):
+def depthwise_conv(x: ArrayLike, kernel: ArrayLike, bias: ArrayLike | None = None, *,
+                   strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Depthwise convolution: each input channel convolved with its own ``multiplier`` filters.
 
     Channels last: ``x`` ``(N, *S, C)``, ``kernel`` ``(*K, 1, C * multiplier)``. Channels first:
@@ -236,8 +244,10 @@ def _separable(layer, x, kernels, biases, strides, padding, kernel_dilation, cha
     return x
 
 
-def separable_conv2d(x, k1, b1, k2, b2, *, strides=1, padding="valid", kernel_dilation=1,
-                     channels="last"):
+def separable_conv2d(x: ArrayLike, k1: ArrayLike, b1: ArrayLike | None, k2: ArrayLike,
+                     b2: ArrayLike | None, *, strides: int | Sequence[int] = 1,
+                     padding: str | Sequence[tuple[int, int]] = "valid",
+                     kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Spatially separable 2-d depthwise convolution (Elixir Axon's ``separable_conv2d``): a
     ``(kh, 1)`` depthwise convolution followed by a ``(1, kw)`` one.
 
@@ -262,8 +272,11 @@ def separable_conv2d(x, k1, b1, k2, b2, *, strides=1, padding="valid", kernel_di
                       kernel_dilation, channels)
 
 
-def separable_conv3d(x, k1, b1, k2, b2, k3, b3, *, strides=1, padding="valid", kernel_dilation=1,
-                     channels="last"):
+def separable_conv3d(x: ArrayLike, k1: ArrayLike, b1: ArrayLike | None, k2: ArrayLike,
+                     b2: ArrayLike | None, k3: ArrayLike, b3: ArrayLike | None, *,
+                     strides: int | Sequence[int] = 1,
+                     padding: str | Sequence[tuple[int, int]] = "valid",
+                     kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Spatially separable 3-d depthwise convolution (Elixir Axon's ``separable_conv3d``):
     ``(kd, 1, 1)``, ``(1, kh, 1)`` then ``(1, 1, kw)`` depthwise convolutions.
 

@@ -16,6 +16,7 @@ import numbers
 from .. import ops
 from .. import random as _random
 from ..errors import InvalidArgumentError
+from ..typing import Array, ArrayLike, PRNGKey
 from ._util import channel_axis, shape_of
 
 __all__ = ["alpha_dropout", "dropout", "feature_alpha_dropout", "spatial_dropout"]
@@ -65,7 +66,7 @@ def _alpha(layer, x, key, rate, training, noise_shape):
     return ops.add(ops.multiply(ops.where(mask, x, _ALPHA_P), a), b)
 
 
-def dropout(x, key, *, rate, training=True):
+def dropout(x: ArrayLike, key: PRNGKey, *, rate: float, training: bool = True) -> Array:
     """Zero each element with probability ``rate`` and scale the survivors by ``1 / (1 - rate)``.
 
     >>> import numpy as np
@@ -77,7 +78,8 @@ def dropout(x, key, *, rate, training=True):
     return _inverted("dropout", x, key, rate, training, shape_of(x))
 
 
-def spatial_dropout(x, key, *, rate, training=True, channel_index=-1):
+def spatial_dropout(x: ArrayLike, key: PRNGKey, *, rate: float, training: bool = True,
+                    channel_index: int = -1) -> Array:
     """Drop whole feature maps: one draw per (sample, channel), shared across spatial positions
     (channels-last by default), with inverted scaling ``1 / (1 - rate)``.
 
@@ -91,7 +93,7 @@ def spatial_dropout(x, key, *, rate, training=True, channel_index=-1):
     return _inverted("spatial_dropout", x, key, rate, training, noise)
 
 
-def alpha_dropout(x, key, *, rate, training=True):
+def alpha_dropout(x: ArrayLike, key: PRNGKey, *, rate: float, training: bool = True) -> Array:
     """Alpha dropout for SELU networks: dropped elements are set to selu's negative saturation
     value, then an affine map restores the input's mean and variance.
 
@@ -103,7 +105,8 @@ def alpha_dropout(x, key, *, rate, training=True):
     return _alpha("alpha_dropout", x, key, rate, training, shape_of(x))
 
 
-def feature_alpha_dropout(x, key, *, rate, training=True, channel_index=-1):
+def feature_alpha_dropout(x: ArrayLike, key: PRNGKey, *, rate: float, training: bool = True,
+                          channel_index: int = -1) -> Array:
     """Alpha dropout of whole channels: one draw per (sample, channel), shared across spatial
     positions (channels-last by default).
 

@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .. import activations as _activations
 from .. import ops
 from .._core import Staged
 from ..errors import InvalidArgumentError
+from ..typing import Array, ArrayLike
 from ._util import expect, shape_of
 
 __all__ = ["bias", "bilinear", "dense", "embedding"]
@@ -34,7 +37,8 @@ def _add_bias(layer, y, bias, units):
     return y if bias is None else ops.add(y, bias)
 
 
-def dense(x, kernel, bias=None, *, activation=None):
+def dense(x: ArrayLike, kernel: ArrayLike, bias: ArrayLike | None = None, *,
+          activation: str | Callable[[Array], Array] | None = None) -> Array:
     """Fully connected layer: ``activation(x @ kernel + bias)`` with ``kernel`` of shape
     ``(in, out)``. ``x`` has shape ``(..., in)``; the result has shape ``(..., out)``.
 
@@ -62,7 +66,8 @@ def _bias(bias):
     return () if bias is None else (bias,)
 
 
-def bilinear(x1, x2, kernel, bias=None):
+def bilinear(x1: ArrayLike, x2: ArrayLike, kernel: ArrayLike,
+             bias: ArrayLike | None = None) -> Array:
     """Bilinear layer ``y[..., o] = sum_ij x1[..., i] kernel[o, i, j] x2[..., j] + bias[o]``.
 
     ``kernel`` has shape ``(out, in1, in2)`` as in Elixir Axon.
@@ -83,7 +88,7 @@ def bilinear(x1, x2, kernel, bias=None):
     return _add_bias("bilinear", ops.einsum("...i,oij,...j->...o", x1, kernel, x2), bias, ks[0])
 
 
-def embedding(indices, kernel):
+def embedding(indices: ArrayLike, kernel: ArrayLike) -> Array:
     """Look up rows of ``kernel`` (shape ``(vocab, features)``) at integer ``indices``.
 
     The result has shape ``indices.shape + (features,)``; gradients flow to ``kernel``.
@@ -110,7 +115,7 @@ def embedding(indices, kernel):
     return ops.take(kernel, indices, axis=0)
 
 
-def bias(x, bias):
+def bias(x: ArrayLike, bias: ArrayLike) -> Array:
     """Add a bias (broadcast along the last axis): ``x + bias``.
 
     >>> import numpy as np

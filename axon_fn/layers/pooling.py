@@ -15,10 +15,12 @@ array([[ 5.,  7.],
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from .. import ops
 from .._checks import is_int
 from ..errors import InvalidArgumentError
+from ..typing import Array, ArrayLike
 from ._util import expect, shape_of
 from .conv import _call, _layout, _per_axis, _spatial_axes
 
@@ -44,7 +46,9 @@ def _window_args(layer, x, window, strides, channels):
 # Windowed pooling --------------------------------------------------------------------------------
 
 
-def max_pool(x, *, window, strides=None, padding="valid", channels="last"):
+def max_pool(x: ArrayLike, *, window: int | Sequence[int],
+             strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", channels: str = "last") -> Array:
     """Max pooling over ``window`` (an int or one int per spatial dim).
 
     ``strides`` defaults to ``window``; ``padding`` is ``"valid"``, ``"same"``, an int or
@@ -59,8 +63,10 @@ def max_pool(x, *, window, strides=None, padding="valid", channels="last"):
                  channels=channels)
 
 
-def avg_pool(x, *, window, strides=None, padding="valid", count_include_pad=True,
-             channels="last"):
+def avg_pool(x: ArrayLike, *, window: int | Sequence[int],
+             strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", count_include_pad: bool = True,
+             channels: str = "last") -> Array:
     """Average pooling over ``window`` (an int or one int per spatial dim).
 
     Arguments as :func:`max_pool`; padding counts as zeros and, with ``count_include_pad=True``
@@ -75,7 +81,9 @@ def avg_pool(x, *, window, strides=None, padding="valid", count_include_pad=True
                  count_include_pad=count_include_pad, channels=channels)
 
 
-def lp_pool(x, *, norm=2, window, strides=None, padding="valid", channels="last"):
+def lp_pool(x: ArrayLike, *, norm: float = 2, window: int | Sequence[int],
+            strides: int | Sequence[int] | None = None,
+            padding: str | Sequence[tuple[int, int]] = "valid", channels: str = "last") -> Array:
     """Power-average pooling: ``(sum over each window of x ** norm) ** (1 / norm)``.
 
     A sum, not a mean, as PyTorch's ``LPPool`` and Axon's ``lp_pool``; zero padding adds
@@ -138,7 +146,8 @@ def _adaptive(layer, x, output_size, channels, reduce):
     return x
 
 
-def adaptive_avg_pool(x, *, output_size, channels="last"):
+def adaptive_avg_pool(x: ArrayLike, *, output_size: int | Sequence[int],
+                      channels: str = "last") -> Array:
     """Average pooling to a fixed spatial ``output_size`` (an int, or per dim an int or None).
 
     Output ``i`` of an axis of size ``S`` averages ``[floor(i * S / O), ceil((i + 1) * S / O))``,
@@ -151,7 +160,8 @@ def adaptive_avg_pool(x, *, output_size, channels="last"):
     return _adaptive("adaptive_avg_pool", x, output_size, channels, ops.mean)
 
 
-def adaptive_max_pool(x, *, output_size, channels="last"):
+def adaptive_max_pool(x: ArrayLike, *, output_size: int | Sequence[int],
+                      channels: str = "last") -> Array:
     """Max pooling to a fixed spatial ``output_size``; windows as :func:`adaptive_avg_pool`.
     Where a window's maximum is tied, its gradient goes to the first of the tied elements, as
     in :func:`max_pool` and PyTorch.
@@ -163,7 +173,8 @@ def adaptive_max_pool(x, *, output_size, channels="last"):
     return _adaptive("adaptive_max_pool", x, output_size, channels, _max_to_one)
 
 
-def adaptive_lp_pool(x, *, norm=2, output_size, channels="last"):
+def adaptive_lp_pool(x: ArrayLike, *, norm: float = 2, output_size: int | Sequence[int],
+                     channels: str = "last") -> Array:
     """Lp pooling to a fixed spatial ``output_size``: ``(sum of x ** norm) ** (1 / norm)`` over
     the windows of :func:`adaptive_avg_pool`.
 
@@ -226,7 +237,7 @@ def _global(layer, x, keep_axes, channels, reduce):
     return reduce(x, axis=_spatial_axes(nd, channels), keepdims=bool(keep_axes))
 
 
-def global_avg_pool(x, *, keep_axes=False, channels="last"):
+def global_avg_pool(x: ArrayLike, *, keep_axes: bool = False, channels: str = "last") -> Array:
     """Mean over every spatial axis: ``(N, C)``, or ``(N, 1, ..., 1, C)`` with ``keep_axes``
     (``(N, C, 1, ..., 1)`` channels first).
 
@@ -237,7 +248,7 @@ def global_avg_pool(x, *, keep_axes=False, channels="last"):
     return _global("global_avg_pool", x, keep_axes, channels, ops.mean)
 
 
-def global_max_pool(x, *, keep_axes=False, channels="last"):
+def global_max_pool(x: ArrayLike, *, keep_axes: bool = False, channels: str = "last") -> Array:
     """Maximum over every spatial axis; shapes as :func:`global_avg_pool`. Where the maximum is
     tied, the gradient goes to the first of the tied elements (row-major), as in
     :func:`max_pool` and PyTorch.
@@ -249,7 +260,8 @@ def global_max_pool(x, *, keep_axes=False, channels="last"):
     return _global("global_max_pool", x, keep_axes, channels, _max_to_one)
 
 
-def global_lp_pool(x, *, norm=2, keep_axes=False, channels="last"):
+def global_lp_pool(x: ArrayLike, *, norm: float = 2, keep_axes: bool = False,
+                   channels: str = "last") -> Array:
     """``(sum over every spatial axis of x ** norm) ** (1 / norm)``; shapes as
     :func:`global_avg_pool`.
 

@@ -17,9 +17,12 @@ static), so every layer is differentiable and works under ``axon_fn.eval_shape``
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from .. import ops
 from ..errors import InvalidArgumentError
 from ..tree import tree_map
+from ..typing import Array, ArrayLike, PyTree
 from ._util import expect, shape_of
 
 __all__ = [
@@ -158,7 +161,7 @@ def _same_conv(x, kernel):
     return ops.conv(x, kernel, padding="same", channels="last")
 
 
-def lstm_cell(x, carry, params):
+def lstm_cell(x: ArrayLike, carry: PyTree, params: PyTree) -> tuple[Array, PyTree]:
     """One LSTM step: ``x`` is ``(batch, features)``, ``carry`` is ``(c, h)``, each
     ``(batch, units)``. Returns ``(h_new, (c_new, h_new))``.
 
@@ -183,7 +186,7 @@ def lstm_cell(x, carry, params):
     return _lstm_update(z, c)
 
 
-def gru_cell(x, carry, params):
+def gru_cell(x: ArrayLike, carry: PyTree, params: PyTree) -> tuple[Array, PyTree]:
     """One GRU step (PyTorch's equations): ``x`` is ``(batch, features)``, ``carry`` is ``h``
     of shape ``(batch, units)``. Returns ``(h_new, h_new)``.
 
@@ -206,7 +209,7 @@ def gru_cell(x, carry, params):
     return _gru_update(xg, h, params["hidden_kernel"], params["hidden_bias"])
 
 
-def conv_lstm_cell(x, carry, params):
+def conv_lstm_cell(x: ArrayLike, carry: PyTree, params: PyTree) -> tuple[Array, PyTree]:
     """One ConvLSTM step: the LSTM equations with ``"same"``-padded, stride-1 convolutions.
 
     ``x`` is ``(batch, *spatial, channels)``; ``carry`` is ``(c, h)``, each
@@ -259,7 +262,8 @@ def _unroll(layer, cell, x, carry, params, mask, reverse):
     return ops.stack(outputs, axis=1), carry
 
 
-def unroll(cell, x, carry, params, *, mask=None, reverse=False):
+def unroll(cell: Callable[..., tuple[PyTree, Array]], x: ArrayLike, carry: PyTree, params: PyTree,
+           *, mask: ArrayLike | None = None, reverse: bool = False) -> tuple[Array, PyTree]:
     """Run ``cell(x_t, carry, params) -> (output, new_carry)`` over axis 1 (time) of ``x``.
 
     Returns ``(outputs, final_carry)`` with ``outputs`` stacked on axis 1, in the original time
@@ -278,7 +282,8 @@ def unroll(cell, x, carry, params, *, mask=None, reverse=False):
     return _unroll("unroll", cell, x, carry, params, mask, reverse)
 
 
-def lstm(x, params, *, carry=None, mask=None, reverse=False):
+def lstm(x: ArrayLike, params: PyTree, *, carry: PyTree | None = None,
+         mask: ArrayLike | None = None, reverse: bool = False) -> tuple[Array, PyTree]:
     """An LSTM over a ``(batch, time, features)`` sequence: see :func:`lstm_cell` for ``params``.
 
     ``carry`` is the initial ``(c, h)`` (zeros by default); ``mask`` and ``reverse`` as in
@@ -309,7 +314,8 @@ def lstm(x, params, *, carry=None, mask=None, reverse=False):
     return _unroll("lstm", step, zx, carry, None, mask, reverse)
 
 
-def gru(x, params, *, carry=None, mask=None, reverse=False):
+def gru(x: ArrayLike, params: PyTree, *, carry: PyTree | None = None, mask: ArrayLike | None = None,
+        reverse: bool = False) -> tuple[Array, PyTree]:
     """A GRU over a ``(batch, time, features)`` sequence: see :func:`gru_cell` for ``params``.
 
     ``carry`` is the initial ``h`` (zeros by default); ``mask`` and ``reverse`` as in
@@ -336,7 +342,8 @@ def gru(x, params, *, carry=None, mask=None, reverse=False):
     return _unroll("gru", step, xg, carry, None, mask, reverse)
 
 
-def conv_lstm(x, params, *, carry=None, mask=None, reverse=False):
+def conv_lstm(x: ArrayLike, params: PyTree, *, carry: PyTree | None = None,
+              mask: ArrayLike | None = None, reverse: bool = False) -> tuple[Array, PyTree]:
     """A ConvLSTM over a ``(batch, time, *spatial, channels)`` sequence: see
     :func:`conv_lstm_cell` for ``params``.
 
@@ -384,8 +391,10 @@ def _merge_fn(merge):
                                f"callable, got {merge!r}")
 
 
-def bidirectional(layer_fn, x, forward_params, backward_params, *, carry=None, mask=None,
-                  merge="concatenate"):
+def bidirectional(layer_fn: Callable[..., Any], x: ArrayLike, forward_params: PyTree,
+                  backward_params: PyTree, *, carry: PyTree | None = None,
+                  mask: ArrayLike | None = None,
+                  merge: str = "concatenate") -> tuple[Array, tuple[PyTree, PyTree]]:
     """Run a recurrent layer forward and in reverse over ``x`` and merge the two outputs.
 
     ``layer_fn(x, params, *, carry, mask, reverse)`` is :func:`lstm`, :func:`gru`,

@@ -19,6 +19,7 @@ from .._checks import is_int
 from ..backend import array_module
 from ..errors import InvalidArgumentError
 from ..ops._rules import dtype_of
+from ..typing import Array, ArrayLike, Shape
 from ._util import expect, shape_of
 from .conv import _layout, _spatial_axes
 
@@ -27,7 +28,7 @@ __all__ = ["flatten", "resize"]
 _METHODS = ("nearest", "linear", "bilinear", "trilinear")
 
 
-def flatten(x):
+def flatten(x: ArrayLike) -> Array:
     """Merge every axis but the batch axis: ``(N, ...) -> (N, prod(...))``.
 
     >>> import numpy as np
@@ -67,7 +68,7 @@ def _linear_taps(xp, n_in, n_out):
     return left, right, 1.0 - w_right, w_right
 
 
-def resize(x, *, size, method="nearest", channels="last"):
+def resize(x: ArrayLike, *, size: Shape, method: str = "nearest", channels: str = "last") -> Array:
     """Resize the spatial dims of ``x`` (``(N, *S, C)``; ``(N, C, *S)`` channels first) to
     ``size`` (an int, or one int per spatial dim).
 

@@ -10,16 +10,20 @@ array([[0., 1.]])
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from .. import activations as _activations
 from ..graph.core import make_node
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
+from ..typing import Array
 from ._common import ACTIVATIONS, resolve_activation
 
 __all__ = ["activation", *ACTIVATIONS]
 
 
 @constructor("activation")
-def activation(x, activation, *, name=None, **opts):
+def activation(x: Node, activation: str | Callable[[Array], Array], *, name: str | None = None,
+               **opts: Any) -> Node:
     """Apply an activation given by name (``"relu"``) or function, as Axon's ``activation``.
 
     >>> import axon_fn
@@ -35,7 +39,7 @@ def _activation_layer(op):
     fn = getattr(_activations, op)
 
     @constructor(op)
-    def make(x, *, name=None, **opts):
+    def make(x: Node, *, name: str | None = None, **opts: Any) -> Node:
         return make_node(op, [x], fn, name=name, opts=opts)
 
     make.__name__ = make.__qualname__ = op

@@ -13,6 +13,8 @@ Masks are boolean nodes with **True = attend** (a real token), the opposite of P
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
 
 from .. import initializers as init
@@ -20,8 +22,10 @@ from ..errors import AxonTypeError, ShapeError
 from ..graph.core import block, make_node, param
 from ..graph.node import Node, constructor
 from .. import layers as _layers
+from ..initializers import Initializer
 from ..layers import attention as _attention
 from ..layers.dropout import check_rate
+from ..typing import Array
 from ._common import last_axis, positive_int, resolve_activation
 from .combine import add
 from .dropout import dropout
@@ -60,9 +64,12 @@ def _mha_forward(query, key, value, *rest, num_heads, causal, masked, names):
 
 
 @constructor(_MHA)
-def multi_head_attention(query, key=None, value=None, *, num_heads, head_dim=None,
-                         output_size=None, key_mask=None, causal=False, use_bias=True,
-                         kernel_initializer=None, name=None):
+def multi_head_attention(query: Node, key: Node | None = None, value: Node | None = None, *,
+                         num_heads: int, head_dim: int | None = None,
+                         output_size: int | Sequence[int] | None = None,
+                         key_mask: Node | None = None, causal: bool = False, use_bias: bool = True,
+                         kernel_initializer: Initializer | None = None,
+                         name: str | None = None) -> Node:
     """Multi-head attention over ``(batch, length, features)`` nodes, as PyTorch's
     ``nn.MultiheadAttention`` (see :func:`axon_fn.layers.multi_head_attention`).
 
@@ -131,7 +138,8 @@ def _sinusoidal(x, *, max_timescale):
 
 
 @constructor("sinusoidal_position_encoding")
-def sinusoidal_position_encoding(x, *, max_timescale=10000.0, name=None):
+def sinusoidal_position_encoding(x: Node, *, max_timescale: float = 10000.0,
+                                 name: str | None = None) -> Node:
     """Add the fixed sine / cosine position table of "Attention is all you need" to
     ``x (batch, length, features)`` (no parameters; see
     :func:`axon_fn.layers.sinusoidal_position_encoding`).
@@ -148,7 +156,8 @@ def sinusoidal_position_encoding(x, *, max_timescale=10000.0, name=None):
 
 
 @constructor("learned_position_embedding")
-def learned_position_embedding(x, max_length, *, initializer=None, name=None):
+def learned_position_embedding(x: Node, max_length: int, *, initializer: Initializer | None = None,
+                               name: str | None = None) -> Node:
     """Add a trainable position table ``table (max_length, features)`` (its first ``length``
     rows) to ``x (batch, length, features)``.
 
@@ -218,9 +227,11 @@ class _Sublayers:
 
 
 @constructor("transformer_encoder_block")
-def transformer_encoder_block(x, *, num_heads, ff_size, dropout_rate=0.1, activation="relu",
-                              norm_first=False, key_mask=None, causal=False, epsilon=1e-5,
-                              name=None):
+def transformer_encoder_block(x: Node, *, num_heads: int, ff_size: int, dropout_rate: float = 0.1,
+                              activation: str | Callable[[Array], Array] | None = "relu",
+                              norm_first: bool = False, key_mask: Node | None = None,
+                              causal: bool = False, epsilon: float = 1e-5,
+                              name: str | None = None) -> Node:
     """A transformer encoder layer with PyTorch's ``nn.TransformerEncoderLayer`` semantics:
     self-attention then feed-forward (``dense(ff_size) -> activation -> dropout ->
     dense(features)``), each with dropout, a residual connection and layer normalization
@@ -250,9 +261,12 @@ def transformer_encoder_block(x, *, num_heads, ff_size, dropout_rate=0.1, activa
 
 
 @constructor("transformer_decoder_block", n_inputs=2)
-def transformer_decoder_block(x, memory, *, num_heads, ff_size, dropout_rate=0.1,
-                              activation="relu", norm_first=False, causal=True, memory_mask=None,
-                              epsilon=1e-5, name=None):
+def transformer_decoder_block(x: Node, memory: Node, *, num_heads: int, ff_size: int,
+                              dropout_rate: float = 0.1,
+                              activation: str | Callable[[Array], Array] | None = "relu",
+                              norm_first: bool = False, causal: bool = True,
+                              memory_mask: Node | None = None, epsilon: float = 1e-5,
+                              name: str | None = None) -> Node:
     """A transformer decoder layer with PyTorch's ``nn.TransformerDecoderLayer`` semantics:
     (causal) self-attention on ``x``, cross-attention from ``x`` to the encoder output
     ``memory``, then the feed-forward, each with dropout, a residual connection and layer

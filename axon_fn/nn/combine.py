@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Sequence
 
 from .. import ops
 from .._core import AbstractArray
@@ -17,6 +18,7 @@ from ..autodiff import stop_gradient
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 from ..graph.core import make_node
 from ..graph.node import Node, constructor
+from ..typing import Array
 from ._common import apply_activation, resolve_activation
 
 __all__ = ["add", "subtract", "multiply", "concatenate", "split", "cond"]
@@ -38,7 +40,9 @@ def _combine(fn, *values, activation=None):
 
 
 def _elementwise(op, fn, doc):
-    def make(*nodes, activation=None, name=None):
+    def make(*nodes: Node | Sequence[Node],
+             activation: str | Callable[[Array], Array] | None = None,
+             name: str | None = None) -> Node:
         return make_node(op, _nodes(op, nodes), functools.partial(_combine, fn), name=name,
                          opts={"activation": resolve_activation(activation, op)})
 
@@ -75,7 +79,7 @@ def _concatenate(*values, axis):
     return ops.concatenate(list(values), axis=axis)
 
 
-def concatenate(*nodes, axis=-1, name=None):
+def concatenate(*nodes: Node | Sequence[Node], axis: int = -1, name: str | None = None) -> Node:
     """Join two or more nodes along ``axis`` (default: the last, features).
 
     >>> import axon_fn
@@ -96,7 +100,8 @@ def _part(pieces, *, index):
 
 
 @constructor("split")
-def split(x, sections, *, axis=-1, name=None):
+def split(x: Node, sections: int | Sequence[int], *, axis: int = -1,
+          name: str | None = None) -> tuple[Node, ...]:
     """Split a node into ``sections`` equal parts (or at the given indices) along ``axis``;
     returns a tuple of nodes.
 
@@ -126,7 +131,8 @@ def _cond(x, on_true, on_false, *, predicate):
     return on_true if bool(stop_gradient(predicate(x))) else on_false
 
 
-def cond(x, predicate, on_true, on_false, *, name=None):
+def cond(x: Node, predicate: Callable[[Array], Any], on_true: Node, on_false: Node, *,
+         name: str | None = None) -> Node:
     """``on_true`` when ``predicate(value of x)`` is true, else ``on_false`` (both branches are
     nodes of the same shape; gradients flow through the branch taken).
 

@@ -31,18 +31,22 @@ pass it ``in_axis``/``out_axis`` for channels-first kernels if its fans matter
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
 
 from .. import initializers as init
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 from ..graph.core import make_node, param
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
+from ..initializers import Initializer
 from ..layers.conv import conv as _conv_fn
 from ..layers.conv import conv_transpose as _conv_transpose_fn
 from ..layers.conv import depthwise_conv as _depthwise_conv_fn
 from ..layers.conv import separable_conv2d as _separable_conv2d_fn
 from ..layers.conv import separable_conv3d as _separable_conv3d_fn
+from ..typing import Array
 from ._common import apply_activation, positive_int, resolve_activation
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv2d", "separable_conv3d"]
@@ -208,9 +212,13 @@ def _separable(x, *params, activation, use_bias, **opts):
 
 
 @constructor("conv")
-def conv(x, filters, kernel_size=1, *, strides=1, padding="valid", input_dilation=1,
-         kernel_dilation=1, feature_group_count=1, channels="last", activation=None,
-         use_bias=True, kernel_initializer=None, bias_initializer=None, name=None):
+def conv(x: Node, filters: int, kernel_size: int | Sequence[int] = 1, *,
+         strides: int | Sequence[int] = 1, padding: str | Sequence[tuple[int, int]] = "valid",
+         input_dilation: int | Sequence[int] = 1, kernel_dilation: int | Sequence[int] = 1,
+         feature_group_count: int = 1, channels: str = "last",
+         activation: str | Callable[[Array], Array] | None = None, use_bias: bool = True,
+         kernel_initializer: Initializer | None = None, bias_initializer: Initializer | None = None,
+         name: str | None = None) -> Node:
     """N-d convolution with ``filters`` output channels (see :func:`axon_fn.layers.conv`).
 
     Parameters ``kernel`` ``(*kernel_size, C // feature_group_count, filters)`` (channels
@@ -264,9 +272,13 @@ def conv(x, filters, kernel_size=1, *, strides=1, padding="valid", input_dilatio
 
 
 @constructor("conv_transpose")
-def conv_transpose(x, filters, kernel_size=1, *, strides=1, padding="valid", kernel_dilation=1,
-                   channels="last", activation=None, use_bias=True, kernel_initializer=None,
-                   bias_initializer=None, name=None):
+def conv_transpose(x: Node, filters: int, kernel_size: int | Sequence[int] = 1, *,
+                   strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last",
+                   activation: str | Callable[[Array], Array] | None = None, use_bias: bool = True,
+                   kernel_initializer: Initializer | None = None,
+                   bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Transposed convolution with ``filters`` output channels (the input gradient of
     :func:`conv`; see :func:`axon_fn.layers.conv_transpose` for the padding rules).
 
@@ -301,9 +313,14 @@ def conv_transpose(x, filters, kernel_size=1, *, strides=1, padding="valid", ker
 
 
 @constructor("depthwise_conv")
-def depthwise_conv(x, channel_multiplier, kernel_size=1, *, strides=1, padding="valid",
-                   input_dilation=1, kernel_dilation=1, channels="last", activation=None,
-                   use_bias=True, kernel_initializer=None, bias_initializer=None, name=None):
+def depthwise_conv(x: Node, channel_multiplier: int, kernel_size: int | Sequence[int] = 1, *,
+                   strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   input_dilation: int | Sequence[int] = 1,
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last",
+                   activation: str | Callable[[Array], Array] | None = None, use_bias: bool = True,
+                   kernel_initializer: Initializer | None = None,
+                   bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Depthwise convolution: every input channel convolved with its own
     ``channel_multiplier`` filters (see :func:`axon_fn.layers.depthwise_conv`).
 
@@ -375,9 +392,13 @@ def _separable_node(layer, nd, x, channel_multiplier, kernel_size, strides, padd
 
 
 @constructor("separable_conv2d")
-def separable_conv2d(x, channel_multiplier, kernel_size=1, *, strides=1, padding="valid",
-                     kernel_dilation=1, channels="last", activation=None, use_bias=True,
-                     kernel_initializer=None, bias_initializer=None, name=None):
+def separable_conv2d(x: Node, channel_multiplier: int, kernel_size: int | Sequence[int] = 1, *,
+                     strides: int | Sequence[int] = 1,
+                     padding: str | Sequence[tuple[int, int]] = "valid",
+                     kernel_dilation: int | Sequence[int] = 1, channels: str = "last",
+                     activation: str | Callable[[Array], Array] | None = None,
+                     use_bias: bool = True, kernel_initializer: Initializer | None = None,
+                     bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Spatially separable 2-d depthwise convolution: a ``(kh, 1)`` depthwise convolution with
     ``channel_multiplier`` followed by a ``(1, kw)`` one (see
     :func:`axon_fn.layers.separable_conv2d`, which also explains how strides split per axis).
@@ -401,9 +422,13 @@ def separable_conv2d(x, channel_multiplier, kernel_size=1, *, strides=1, padding
 
 
 @constructor("separable_conv3d")
-def separable_conv3d(x, channel_multiplier, kernel_size=1, *, strides=1, padding="valid",
-                     kernel_dilation=1, channels="last", activation=None, use_bias=True,
-                     kernel_initializer=None, bias_initializer=None, name=None):
+def separable_conv3d(x: Node, channel_multiplier: int, kernel_size: int | Sequence[int] = 1, *,
+                     strides: int | Sequence[int] = 1,
+                     padding: str | Sequence[tuple[int, int]] = "valid",
+                     kernel_dilation: int | Sequence[int] = 1, channels: str = "last",
+                     activation: str | Callable[[Array], Array] | None = None,
+                     use_bias: bool = True, kernel_initializer: Initializer | None = None,
+                     bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Spatially separable 3-d depthwise convolution: ``(kd, 1, 1)``, ``(1, kh, 1)`` then
     ``(1, 1, kw)`` depthwise convolutions (see :func:`axon_fn.layers.separable_conv3d`).
 

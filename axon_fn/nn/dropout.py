@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import layers
 from ..graph.core import make_node
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
 from ..layers.dropout import check_rate
 
 __all__ = ["dropout", "alpha_dropout", "feature_alpha_dropout", "spatial_dropout"]
@@ -25,12 +25,13 @@ def _dropout_layer(op, fn, channel_wise):
 
     if channel_wise:
         @constructor(op)
-        def make(x, rate=0.5, *, channel_index=-1, name=None):
+        def make(x: Node, rate: float = 0.5, *, channel_index: int = -1,
+                 name: str | None = None) -> Node:
             return make_node(op, [x], forward, name=name, training=True, key=True,
                              opts={"rate": check_rate(op, rate), "channel_index": channel_index})
     else:
         @constructor(op)
-        def make(x, rate=0.5, *, name=None):
+        def make(x: Node, rate: float = 0.5, *, name: str | None = None) -> Node:
             return make_node(op, [x], forward, name=name, training=True, key=True,
                              opts={"rate": check_rate(op, rate)})
 

@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .. import initializers as init
 from .. import layers
 from ..graph.core import make_node, param
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
+from ..initializers import Initializer
+from ..typing import Array
 from ._common import apply_activation, last_axis, positive_int, resolve_activation
 
 __all__ = ["dense", "bilinear", "embedding", "bias"]
@@ -26,8 +30,9 @@ def _bilinear(x1, x2, kernel, bias=None, *, activation=None):
 
 
 @constructor("dense")
-def dense(x, units, *, activation=None, use_bias=True, kernel_initializer=None,
-          bias_initializer=None, name=None):
+def dense(x: Node, units: int, *, activation: str | Callable[[Array], Array] | None = None,
+          use_bias: bool = True, kernel_initializer: Initializer | None = None,
+          bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Fully connected layer with parameters ``kernel (in, units)`` and ``bias (units,)``.
 
     >>> import axon_fn
@@ -47,8 +52,10 @@ def dense(x, units, *, activation=None, use_bias=True, kernel_initializer=None,
 
 
 @constructor("bilinear", n_inputs=2)
-def bilinear(x1, x2, units, *, activation=None, use_bias=True, kernel_initializer=None,
-             bias_initializer=None, name=None):
+def bilinear(x1: Node, x2: Node, units: int, *,
+             activation: str | Callable[[Array], Array] | None = None, use_bias: bool = True,
+             kernel_initializer: Initializer | None = None,
+             bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Bilinear layer ``y = x1 W x2 + b`` with ``kernel (units, in1, in2)``.
 
     >>> import axon_fn
@@ -67,7 +74,8 @@ def bilinear(x1, x2, units, *, activation=None, use_bias=True, kernel_initialize
 
 
 @constructor("embedding")
-def embedding(x, vocab_size, embedding_size, *, kernel_initializer=None, name=None):
+def embedding(x: Node, vocab_size: int, embedding_size: int, *,
+              kernel_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Look up integer ids in a trainable table ``kernel (vocab_size, embedding_size)``.
 
     >>> import axon_fn
@@ -82,7 +90,7 @@ def embedding(x, vocab_size, embedding_size, *, kernel_initializer=None, name=No
 
 
 @constructor("bias")
-def bias(x, *, bias_initializer=None, name=None):
+def bias(x: Node, *, bias_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Add a trainable bias along the last axis.
 
     >>> import axon_fn

@@ -17,7 +17,8 @@ from .. import initializers as init
 from .. import layers
 from ..errors import ShapeError
 from ..graph.core import make_node, param
-from ..graph.node import StatefulOutput, constructor
+from ..graph.node import Node, StatefulOutput, constructor
+from ..initializers import Initializer
 from ._common import positive_int
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm"]
@@ -51,8 +52,9 @@ def _batch_norm(x, gamma, beta, mean, var, *, training, momentum, epsilon, chann
 
 
 @constructor("batch_norm")
-def batch_norm(x, *, momentum=0.1, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
-               beta_initializer=None, name=None):
+def batch_norm(x: Node, *, momentum: float = 0.1, epsilon: float = 1e-5, channel_index: int = -1,
+               gamma_initializer: Initializer | None = None,
+               beta_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Batch normalization with running statistics (state ``mean`` and ``var``).
 
     >>> import numpy as np, axon_fn
@@ -73,8 +75,9 @@ def batch_norm(x, *, momentum=0.1, epsilon=1e-5, channel_index=-1, gamma_initial
 
 
 @constructor("layer_norm")
-def layer_norm(x, *, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
-               beta_initializer=None, name=None):
+def layer_norm(x: Node, *, epsilon: float = 1e-5, channel_index: int = -1,
+               gamma_initializer: Initializer | None = None,
+               beta_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Layer normalization over the channel axis, with ``gamma`` and ``beta``.
 
     >>> import axon_fn
@@ -87,8 +90,9 @@ def layer_norm(x, *, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
 
 
 @constructor("group_norm")
-def group_norm(x, num_groups, *, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
-               beta_initializer=None, name=None):
+def group_norm(x: Node, num_groups: int, *, epsilon: float = 1e-5, channel_index: int = -1,
+               gamma_initializer: Initializer | None = None,
+               beta_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Group normalization with ``num_groups`` channel groups.
 
     >>> import axon_fn
@@ -103,8 +107,9 @@ def group_norm(x, num_groups, *, epsilon=1e-5, channel_index=-1, gamma_initializ
 
 
 @constructor("instance_norm")
-def instance_norm(x, *, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
-                  beta_initializer=None, name=None):
+def instance_norm(x: Node, *, epsilon: float = 1e-5, channel_index: int = -1,
+                  gamma_initializer: Initializer | None = None,
+                  beta_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """Instance normalization (per sample and channel, over the spatial axes).
 
     >>> import axon_fn
@@ -118,7 +123,8 @@ def instance_norm(x, *, epsilon=1e-5, channel_index=-1, gamma_initializer=None,
 
 
 @constructor("rms_norm")
-def rms_norm(x, *, epsilon=1e-6, channel_index=-1, gamma_initializer=None, name=None):
+def rms_norm(x: Node, *, epsilon: float = 1e-6, channel_index: int = -1,
+             gamma_initializer: Initializer | None = None, name: str | None = None) -> Node:
     """RMS normalization with a ``gamma`` scale (no shift).
 
     >>> import axon_fn

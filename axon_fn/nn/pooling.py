@@ -15,11 +15,12 @@ over each window, as Axon and PyTorch).
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from .._checks import is_int
 from ..errors import InvalidArgumentError
 from ..graph.core import make_node
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
 from ..layers.pooling import adaptive_avg_pool as _adaptive_avg_pool_fn
 from ..layers.pooling import adaptive_lp_pool as _adaptive_lp_pool_fn
 from ..layers.pooling import adaptive_max_pool as _adaptive_max_pool_fn
@@ -84,7 +85,10 @@ def _windowed_node(layer, x, kernel_size, strides, padding, channels, name, **ex
 
 
 @constructor("max_pool")
-def max_pool(x, kernel_size=1, *, strides=None, padding="valid", channels="last", name=None):
+def max_pool(x: Node, kernel_size: int | Sequence[int] = 1, *,
+             strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", channels: str = "last",
+             name: str | None = None) -> Node:
     """Max pooling over windows of ``kernel_size`` (an int or one per spatial axis).
 
     ``strides`` defaults to ``kernel_size`` (Axon's default); ``padding`` is ``"valid"``,
@@ -100,8 +104,10 @@ def max_pool(x, kernel_size=1, *, strides=None, padding="valid", channels="last"
 
 
 @constructor("avg_pool")
-def avg_pool(x, kernel_size=1, *, strides=None, padding="valid", count_include_pad=True,
-             channels="last", name=None):
+def avg_pool(x: Node, kernel_size: int | Sequence[int] = 1, *,
+             strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", count_include_pad: bool = True,
+             channels: str = "last", name: str | None = None) -> Node:
     """Average pooling over windows of ``kernel_size``; other options as :func:`max_pool`.
 
     Padding counts as zeros and, with ``count_include_pad=True`` (Axon's and PyTorch's
@@ -119,8 +125,10 @@ def avg_pool(x, kernel_size=1, *, strides=None, padding="valid", count_include_p
 
 
 @constructor("lp_pool")
-def lp_pool(x, kernel_size=1, *, norm=2, strides=None, padding="valid", channels="last",
-            name=None):
+def lp_pool(x: Node, kernel_size: int | Sequence[int] = 1, *, norm: float = 2,
+            strides: int | Sequence[int] | None = None,
+            padding: str | Sequence[tuple[int, int]] = "valid", channels: str = "last",
+            name: str | None = None) -> Node:
     """Power-average pooling: ``(sum over each window of x ** norm) ** (1 / norm)``; other
     options as :func:`max_pool`.
 
@@ -152,7 +160,8 @@ def _adaptive_node(layer, x, output_size, channels, name, **extra):
 
 
 @constructor("adaptive_avg_pool")
-def adaptive_avg_pool(x, output_size, *, channels="last", name=None):
+def adaptive_avg_pool(x: Node, output_size: int | Sequence[int], *, channels: str = "last",
+                      name: str | None = None) -> Node:
     """Average pooling to a fixed spatial ``output_size`` (an int, or per spatial axis an int
     or None to keep that axis). Output ``i`` of an axis of size ``S`` averages
     ``[floor(i * S / O), ceil((i + 1) * S / O))``, as PyTorch's ``AdaptiveAvgPool``.
@@ -166,7 +175,8 @@ def adaptive_avg_pool(x, output_size, *, channels="last", name=None):
 
 
 @constructor("adaptive_max_pool")
-def adaptive_max_pool(x, output_size, *, channels="last", name=None):
+def adaptive_max_pool(x: Node, output_size: int | Sequence[int], *, channels: str = "last",
+                      name: str | None = None) -> Node:
     """Max pooling to a fixed spatial ``output_size``; windows as :func:`adaptive_avg_pool`.
 
     >>> import numpy as np, axon_fn
@@ -179,7 +189,8 @@ def adaptive_max_pool(x, output_size, *, channels="last", name=None):
 
 
 @constructor("adaptive_lp_pool")
-def adaptive_lp_pool(x, output_size, *, norm=2, channels="last", name=None):
+def adaptive_lp_pool(x: Node, output_size: int | Sequence[int], *, norm: float = 2,
+                     channels: str = "last", name: str | None = None) -> Node:
     """Lp pooling to a fixed spatial ``output_size``: ``(sum of x ** norm) ** (1 / norm)`` over
     the windows of :func:`adaptive_avg_pool`.
 
@@ -200,7 +211,8 @@ def _global_node(layer, x, keep_axes, channels, name, **extra):
 
 
 @constructor("global_avg_pool")
-def global_avg_pool(x, *, keep_axes=False, channels="last", name=None):
+def global_avg_pool(x: Node, *, keep_axes: bool = False, channels: str = "last",
+                    name: str | None = None) -> Node:
     """Mean over every spatial axis: ``(N, C)``, or with ``keep_axes`` ``(N, 1, ..., 1, C)``
     (channels first ``(N, C, 1, ..., 1)``).
 
@@ -213,7 +225,8 @@ def global_avg_pool(x, *, keep_axes=False, channels="last", name=None):
 
 
 @constructor("global_max_pool")
-def global_max_pool(x, *, keep_axes=False, channels="last", name=None):
+def global_max_pool(x: Node, *, keep_axes: bool = False, channels: str = "last",
+                    name: str | None = None) -> Node:
     """Maximum over every spatial axis; shapes as :func:`global_avg_pool`.
 
     >>> import numpy as np, axon_fn
@@ -225,7 +238,8 @@ def global_max_pool(x, *, keep_axes=False, channels="last", name=None):
 
 
 @constructor("global_lp_pool")
-def global_lp_pool(x, *, norm=2, keep_axes=False, channels="last", name=None):
+def global_lp_pool(x: Node, *, norm: float = 2, keep_axes: bool = False, channels: str = "last",
+                   name: str | None = None) -> Node:
     """``(sum over every spatial axis of x ** norm) ** (1 / norm)``; shapes as
     :func:`global_avg_pool`.
 

@@ -28,12 +28,16 @@ fed to another recurrent layer.
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 from .. import initializers as init
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 from ..graph.core import make_node, param
 from ..graph.node import Node, constructor
+from ..initializers import Initializer
 from ..layers import recurrent as _recurrent
+from ..typing import Array, PyTree
 from ._common import positive_int
 
 __all__ = ["lstm", "gru", "conv_lstm"]
@@ -188,9 +192,13 @@ def _kernel_size(value):
 
 
 @constructor("lstm")
-def lstm(x, units, *, carry=None, mask=None, reverse=False, bidirectional=False,
-         merge="concatenate", return_state=False, kernel_initializer=None,
-         recurrent_initializer=None, bias_initializer=None, name=None):
+def lstm(x: Node, units: int, *, carry: Node | tuple[Node, ...] | None = None,
+         mask: Node | None = None, reverse: bool = False, bidirectional: bool = False,
+         merge: str | Callable[[Array, Array], Array] = "concatenate", return_state: bool = False,
+         kernel_initializer: Initializer | None = None,
+         recurrent_initializer: Initializer | None = None,
+         bias_initializer: Initializer | None = None,
+         name: str | None = None) -> Node | tuple[Node, PyTree]:
     """An LSTM over a ``(batch, time, features)`` node; outputs ``(batch, time, units)``.
 
     ``carry``: the initial ``(c, h)`` nodes, each ``(batch, units)`` (zeros by default).
@@ -215,9 +223,13 @@ def lstm(x, units, *, carry=None, mask=None, reverse=False, bidirectional=False,
 
 
 @constructor("gru")
-def gru(x, units, *, carry=None, mask=None, reverse=False, bidirectional=False,
-        merge="concatenate", return_state=False, kernel_initializer=None,
-        recurrent_initializer=None, bias_initializer=None, name=None):
+def gru(x: Node, units: int, *, carry: Node | tuple[Node, ...] | None = None,
+        mask: Node | None = None, reverse: bool = False, bidirectional: bool = False,
+        merge: str | Callable[[Array, Array], Array] = "concatenate", return_state: bool = False,
+        kernel_initializer: Initializer | None = None,
+        recurrent_initializer: Initializer | None = None,
+        bias_initializer: Initializer | None = None,
+        name: str | None = None) -> Node | tuple[Node, PyTree]:
     """A GRU (PyTorch's equations) over a ``(batch, time, features)`` node; outputs
     ``(batch, time, units)``.
 
@@ -236,10 +248,14 @@ def gru(x, units, *, carry=None, mask=None, reverse=False, bidirectional=False,
 
 
 @constructor("conv_lstm")
-def conv_lstm(x, filters, kernel_size, *, carry=None, mask=None, reverse=False,
-              bidirectional=False, merge="concatenate", return_state=False,
-              kernel_initializer=None, recurrent_initializer=None, bias_initializer=None,
-              name=None):
+def conv_lstm(x: Node, filters: int, kernel_size: int | Sequence[int], *,
+              carry: Node | tuple[Node, ...] | None = None, mask: Node | None = None,
+              reverse: bool = False, bidirectional: bool = False,
+              merge: str | Callable[[Array, Array], Array] = "concatenate",
+              return_state: bool = False, kernel_initializer: Initializer | None = None,
+              recurrent_initializer: Initializer | None = None,
+              bias_initializer: Initializer | None = None,
+              name: str | None = None) -> Node | tuple[Node, PyTree]:
     """A ConvLSTM (``"same"`` padding, stride 1) over a ``(batch, time, *spatial, channels)``
     node; outputs ``(batch, time, *spatial, filters)``.
 

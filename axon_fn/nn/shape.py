@@ -14,6 +14,7 @@ channels last, ``2 .. rank - 1`` with ``channels="first"``).
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -21,17 +22,18 @@ from .. import ops
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 from ..graph.core import make_node
-from ..graph.node import constructor
+from ..graph.node import Node, constructor
 from ..layers.shape import _METHODS
 from ..layers.shape import flatten as _flatten_fn
 from ..layers.shape import resize as _resize_fn
+from ..typing import Shape
 from .conv import _channels, _sizes
 
 __all__ = ["flatten", "reshape", "transpose", "pad", "resize"]
 
 
 @constructor("flatten")
-def flatten(x, *, name=None):
+def flatten(x: Node, *, name: str | None = None) -> Node:
     """Merge every axis but the batch axis: ``(N, d1, d2, ...) -> (N, d1 * d2 * ...)``.
 
     >>> import axon_fn
@@ -52,7 +54,7 @@ def _reshape(x, *, shape):
 
 
 @constructor("reshape")
-def reshape(x, shape, *, name=None):
+def reshape(x: Node, shape: Shape, *, name: str | None = None) -> Node:
     """Reshape every sample: ``shape`` excludes the batch axis, which is kept; one entry may
     be -1 (worked out from the others).
 
@@ -80,7 +82,7 @@ def _transpose(x, *, permutation):
 
 
 @constructor("transpose")
-def transpose(x, permutation, *, name=None):
+def transpose(x: Node, permutation: Sequence[int], *, name: str | None = None) -> Node:
     """Permute the non-batch axes: ``permutation`` numbers them from 0, so ``(1, 0)`` turns
     ``(N, A, B)`` into ``(N, B, A)``.
 
@@ -111,7 +113,8 @@ def _pad(x, *, padding, value, channels):
 
 
 @constructor("pad")
-def pad(x, padding, *, value=0.0, channels="last", name=None):
+def pad(x: Node, padding: Sequence[tuple[int, int]], *, value: float = 0.0, channels: str = "last",
+        name: str | None = None) -> Node:
     """Pad the spatial axes with ``value``: ``padding`` holds one ``(lo, hi)`` pair (or one int
     for both sides) per spatial axis, in order. Channels last, the input is ``(N, *S, C)`` and
     the pairs apply to axes ``1 .. rank - 2``; with ``channels="first"`` it is ``(N, C, *S)``
@@ -145,7 +148,8 @@ def pad(x, padding, *, value=0.0, channels="last", name=None):
 
 
 @constructor("resize")
-def resize(x, size, *, method="nearest", channels="last", name=None):
+def resize(x: Node, size: Shape, *, method: str = "nearest", channels: str = "last",
+           name: str | None = None) -> Node:
     """Resize the spatial axes to ``size`` (an int, or one int per spatial axis); ``method`` is
     ``"nearest"`` or ``"linear"`` (aliases ``"bilinear"``, ``"trilinear"``), as
     :func:`axon_fn.layers.resize`.

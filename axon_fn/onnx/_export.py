@@ -11,11 +11,15 @@ read from a graph input at run time.
 from __future__ import annotations
 
 import os
+from typing import Any, Mapping
 
 import numpy as np
 
 from ..build import _as_input_dict, _as_state, _check_inputs
 from .._program import compile_graph
+from ..graph.node import Node
+from ..model_state import ModelState
+from ..typing import ArrayLike, PathLike, PyTree
 from ._common import OnnxExportError, require_onnx
 from ._export_graph import Graph, Value
 from . import _export_rules_math  # noqa: F401 - fills the rule table
@@ -234,7 +238,9 @@ def _finish_outputs(g, t, dims, taken):
     return infos
 
 
-def export(model, state, path, template, *, opset=17, dynamic_batch=True):
+def export(model: Node | PyTree, state: ModelState | Mapping[str, Any], path: PathLike | None,
+           template: ArrayLike | Mapping[str, ArrayLike], *, opset: int = 17,
+           dynamic_batch: bool = True) -> Any:
     """Write ``model`` (a node, or a container of nodes) with its parameters ``state`` as an
     ONNX model; returns the ``onnx.ModelProto`` (also written to ``path`` unless it is None).
 

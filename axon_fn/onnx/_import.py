@@ -15,11 +15,14 @@ integers from the arrays' shapes, which are concrete under ``grad``, ``jit`` and
 from __future__ import annotations
 
 import os
+from typing import Any, Mapping
 
 import numpy as np
 
 from .. import graph
+from ..graph.node import Node
 from ..model_state import ModelState
+from ..typing import PathLike
 from ._common import OnnxImportError, require_onnx
 from ._import_context import NodeContext, Value, sanitize
 from ._import_registry import HANDLERS, SETTINGS, WEIGHTS, load_handlers
@@ -27,7 +30,7 @@ from ._import_registry import HANDLERS, SETTINGS, WEIGHTS, load_handlers
 __all__ = ["import_model", "supported_ops"]
 
 
-def supported_ops():
+def supported_ops() -> list[str]:
     """The ONNX op types (default domain) that :func:`import_model` handles, sorted.
 
     >>> from axon_fn import onnx as axon_onnx
@@ -38,7 +41,9 @@ def supported_ops():
     return sorted(HANDLERS)
 
 
-def import_model(source, *, dim_values=None):
+def import_model(
+        source: PathLike | bytes | Any, *,
+        dim_values: Mapping[str, int] | None = None) -> tuple[Node | dict[str, Node], ModelState]:
     """Read an ONNX model and return ``(model, state)``: an axon_fn graph and its ModelState.
 
     ``source`` is a path, the file's bytes, or an ``onnx.ModelProto``. Graph inputs keep their

@@ -11,12 +11,14 @@ inner and kron. Every one is differentiable through the primitives it is made of
 from __future__ import annotations
 
 import operator
+from typing import Sequence
 
 import numpy as np
 
 from .._core import full_value
 from ..backend import array_module
 from ..errors import ShapeError
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, dtype_of, named, normalize_axis, shape_of
 from .creation import zeros_like
 from .einsum import tensordot
@@ -37,7 +39,7 @@ def _axes(name, axis, ndim):
 
 
 @named
-def moveaxis(a, source, destination):
+def moveaxis(a: ArrayLike, source: int | Sequence[int], destination: int | Sequence[int]) -> Array:
     """``a`` with the axes ``source`` moved to positions ``destination`` (ints or sequences).
 
     >>> moveaxis(np.zeros((2, 3, 4)), -1, 0).shape
@@ -55,7 +57,7 @@ def moveaxis(a, source, destination):
     return transpose(a, tuple(order))
 
 
-def ravel(a, order="C"):
+def ravel(a: ArrayLike, order: str = "C") -> Array:
     """``a`` flattened to one dimension (``order="C"`` only).
 
     >>> ravel(np.zeros((2, 3))).shape
@@ -82,7 +84,7 @@ def _atleast(n, arrays):
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def atleast_1d(*arrays):
+def atleast_1d(*arrays: ArrayLike) -> Array | list[Array]:
     """Each array with at least one dimension (scalars become shape ``(1,)``).
 
     >>> atleast_1d(np.float64(2.0))
@@ -91,7 +93,7 @@ def atleast_1d(*arrays):
     return _atleast(1, arrays)
 
 
-def atleast_2d(*arrays):
+def atleast_2d(*arrays: ArrayLike) -> Array | list[Array]:
     """Each array with at least two dimensions (a 1-d array becomes a row).
 
     >>> atleast_2d(np.zeros(3)).shape
@@ -100,7 +102,7 @@ def atleast_2d(*arrays):
     return _atleast(2, arrays)
 
 
-def atleast_3d(*arrays):
+def atleast_3d(*arrays: ArrayLike) -> Array | list[Array]:
     """Each array with at least three dimensions (numpy's placement: ``(n,)`` becomes
     ``(1, n, 1)`` and ``(m, n)`` becomes ``(m, n, 1)``).
 
@@ -115,7 +117,7 @@ def _as_tuple(x):
 
 
 @named
-def vstack(tup, *, dtype=None):
+def vstack(tup: Sequence[ArrayLike], *, dtype: DTypeLike | None = None) -> Array:
     """Arrays stacked vertically (along the first axis, 1-d arrays as rows).
 
     >>> vstack([np.array([1.0, 2.0]), np.array([3.0, 4.0])])
@@ -126,7 +128,7 @@ def vstack(tup, *, dtype=None):
 
 
 @named
-def hstack(tup, *, dtype=None):
+def hstack(tup: Sequence[ArrayLike], *, dtype: DTypeLike | None = None) -> Array:
     """Arrays stacked horizontally (along the second axis; 1-d arrays end to end).
 
     >>> hstack([np.array([1.0]), np.array([2.0, 3.0])])
@@ -138,7 +140,7 @@ def hstack(tup, *, dtype=None):
 
 
 @named
-def dstack(tup):
+def dstack(tup: Sequence[ArrayLike]) -> Array:
     """Arrays stacked along the third axis.
 
     >>> dstack([np.zeros((2, 3)), np.ones((2, 3))]).shape
@@ -154,7 +156,8 @@ def _cast(result, dtype):
 
 
 @named
-def array_split(ary, indices_or_sections, axis=0):
+def array_split(ary: ArrayLike, indices_or_sections: int | Sequence[int],
+                axis: int = 0) -> list[Array]:
     """Like :func:`split`, but ``N`` sections need not divide the axis evenly: the first
     ``length % N`` parts get one element more, as numpy.
 
@@ -175,7 +178,8 @@ def array_split(ary, indices_or_sections, axis=0):
 
 
 @named
-def roll(a, shift, axis=None):
+def roll(a: ArrayLike, shift: int | Sequence[int],
+         axis: int | tuple[int, ...] | None = None) -> Array:
     """Elements of ``a`` shifted cyclically by ``shift`` along ``axis`` (the flattened array
     when None, then reshaped back); ``shift`` and ``axis`` may be tuples.
 
@@ -210,7 +214,7 @@ def _triangle(m, k, lower):
 
 
 @named
-def tril(m, k=0):
+def tril(m: ArrayLike, k: int = 0) -> Array:
     """The lower triangle of ``m`` (of its last two axes) at and below the ``k``-th diagonal,
     zeros above.
 
@@ -222,7 +226,7 @@ def tril(m, k=0):
 
 
 @named
-def triu(m, k=0):
+def triu(m: ArrayLike, k: int = 0) -> Array:
     """The upper triangle of ``m`` at and above the ``k``-th diagonal, zeros below.
 
     >>> triu(np.ones((2, 2)))
@@ -240,7 +244,7 @@ def _diagonal_positions(rows, cols, offset):
 
 
 @named
-def diagonal(a, offset=0, axis1=0, axis2=1):
+def diagonal(a: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Array:
     """The ``offset``-th diagonal of the matrices of ``a`` over ``axis1`` and ``axis2``,
     placed on a last axis (a new array, not numpy's read-only view).
 
@@ -262,7 +266,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
 
 
 @named
-def diag(v, k=0):
+def diag(v: ArrayLike, k: int = 0) -> Array:
     """The ``k``-th diagonal of a 2-d ``v``, or a square matrix with the 1-d ``v`` on its
     ``k``-th diagonal.
 
@@ -284,7 +288,8 @@ def diag(v, k=0):
 
 
 @named
-def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+def trace(a: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1,
+          dtype: DTypeLike | None = None, out: None = None) -> Array:
     """The sum along a diagonal of ``a`` (see :func:`diagonal`).
 
     >>> float(trace(np.arange(9.0).reshape(3, 3)))
@@ -294,7 +299,8 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 
 @named
-def put_along_axis(arr, indices, values, axis, mode=None):
+def put_along_axis(arr: ArrayLike, indices: ArrayLike, values: ArrayLike, axis: int,
+                   mode: str | None = None) -> Array:
     """A copy of ``arr`` with ``values`` put at ``indices`` along ``axis`` (numpy's
     ``put_along_axis``, but functional: the result is returned and ``arr`` is unchanged).
     Differentiable in ``arr`` (except at the replaced places) and in ``values``; where an index
@@ -327,7 +333,7 @@ def put_along_axis(arr, indices, values, axis, mode=None):
 
 
 @named
-def inner(a, b):
+def inner(a: ArrayLike, b: ArrayLike) -> Array:
     """The sum of products over the last axes of ``a`` and ``b`` (a product for scalars).
 
     >>> float(inner(np.array([1.0, 2.0]), np.array([3.0, 4.0])))
@@ -340,7 +346,7 @@ def inner(a, b):
 
 
 @named
-def kron(a, b):
+def kron(a: ArrayLike, b: ArrayLike) -> Array:
     """The Kronecker product: blocks ``a[i, j] * b``.
 
     >>> kron(np.array([1.0, 10.0]), np.array([1.0, 2.0]))

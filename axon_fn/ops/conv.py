@@ -19,8 +19,11 @@ work through convolutions.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from .._core import primitive
 from ..errors import ShapeError
+from ..typing import Array, ArrayLike
 from ._rules import AbstractArray, result_dtype, shape_of
 from ._window import (
     check_channels_arg,
@@ -326,8 +329,10 @@ def _layouts(name, x, kernel, channels):
     return nd, xs, ks, xs, ks, None, None
 
 
-def conv(x, kernel, strides=1, padding="valid", input_dilation=1, kernel_dilation=1,
-         feature_group_count=1, channels="last"):
+def conv(x: ArrayLike, kernel: ArrayLike, strides: int | Sequence[int] = 1,
+         padding: str | Sequence[tuple[int, int]] = "valid",
+         input_dilation: int | Sequence[int] = 1, kernel_dilation: int | Sequence[int] = 1,
+         feature_group_count: int = 1, channels: str = "last") -> Array:
     """N-d convolution (cross-correlation, no kernel flip) of ``x`` with ``kernel``.
 
     With ``channels="last"`` (default) ``x`` is ``(N, *S, Cin)`` and ``kernel`` is
@@ -364,7 +369,9 @@ def conv(x, kernel, strides=1, padding="valid", input_dilation=1, kernel_dilatio
     return out if x_perm is None else transpose(out, axes=to_first_axes(nd + 2))
 
 
-def depthwise_conv(x, kernel, strides=1, padding="valid", kernel_dilation=1, channels="last"):
+def depthwise_conv(x: ArrayLike, kernel: ArrayLike, strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Depthwise convolution: every input channel convolved with its own filters.
 
     ``kernel`` is ``(*K, 1, C * multiplier)`` (channels last) or ``(C * multiplier, 1, *K)``
@@ -405,7 +412,9 @@ def _transpose_pads(name, padding, nd, window, strides):
     return explicit_pairs(name, padding, nd)
 
 
-def conv_transpose(x, kernel, strides=1, padding="valid", kernel_dilation=1, channels="last"):
+def conv_transpose(x: ArrayLike, kernel: ArrayLike, strides: int | Sequence[int] = 1,
+                   padding: str | Sequence[tuple[int, int]] = "valid",
+                   kernel_dilation: int | Sequence[int] = 1, channels: str = "last") -> Array:
     """Transposed convolution ("deconvolution"): the gradient of :func:`conv` with respect to its
     input, used to upsample by ``strides``.
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._core import AbstractArray, full_value
 from ..backend import array_module
+from ..typing import Array, ArrayLike, DTypeLike, Shape
 
 
 def _xp(like):
@@ -23,7 +24,8 @@ def _float32_default(dtype):
     return np.float32 if dtype is None else dtype
 
 
-def zeros(shape, dtype="float32", order="C", *, device=None, like=None):
+def zeros(shape: int | Shape, dtype: DTypeLike = "float32", order: str = "C", *,
+          device: str | None = None, like: ArrayLike | None = None) -> Array:
     """An array of zeros; float32 by default (a deliberate difference from numpy's float64,
     like PyTorch and JAX). ``like=`` picks the backend from an array.
 
@@ -33,7 +35,8 @@ def zeros(shape, dtype="float32", order="C", *, device=None, like=None):
     return _xp(like).zeros(shape, _float32_default(dtype), order)
 
 
-def ones(shape, dtype="float32", order="C", *, device=None, like=None):
+def ones(shape: int | Shape, dtype: DTypeLike = "float32", order: str = "C", *,
+         device: str | None = None, like: ArrayLike | None = None) -> Array:
     """An array of ones (float32 by default, unlike numpy).
 
     >>> ones(2, np.float64)
@@ -42,7 +45,8 @@ def ones(shape, dtype="float32", order="C", *, device=None, like=None):
     return _xp(like).ones(shape, _float32_default(dtype), order)
 
 
-def empty(shape, dtype="float32", order="C", *, device=None, like=None):
+def empty(shape: int | Shape, dtype: DTypeLike = "float32", order: str = "C", *,
+          device: str | None = None, like: ArrayLike | None = None) -> Array:
     """An array of ``shape`` (float32 by default, unlike numpy); axon_fn fills it with zeros,
     so its contents are defined.
 
@@ -52,7 +56,8 @@ def empty(shape, dtype="float32", order="C", *, device=None, like=None):
     return _xp(like).zeros(shape, _float32_default(dtype), order)
 
 
-def full(shape, fill_value, dtype="float32", order="C", *, device=None, like=None):
+def full(shape: int | Shape, fill_value: ArrayLike, dtype: DTypeLike = "float32", order: str = "C",
+         *, device: str | None = None, like: ArrayLike | None = None) -> Array:
     """An array filled with ``fill_value`` (float32 by default, unlike numpy, which takes the
     dtype of ``fill_value``).
 
@@ -73,7 +78,8 @@ def _like(fn, x, dtype, shape, *value):
     return fn(array_module(x), shape, dtype, *value)
 
 
-def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+def zeros_like(a: ArrayLike, dtype: DTypeLike | None = None, order: str = "K", subok: bool = True,
+               shape: int | Shape | None = None, *, device: str | None = None) -> Array:
     """Zeros with the shape (and by default dtype and backend) of ``a``; never traced.
 
     >>> zeros_like(np.ones((2,), np.float32))
@@ -82,7 +88,8 @@ def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None)
     return _like(lambda xp, s, d: xp.zeros(s, d), a, dtype, shape)
 
 
-def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+def ones_like(a: ArrayLike, dtype: DTypeLike | None = None, order: str = "K", subok: bool = True,
+              shape: int | Shape | None = None, *, device: str | None = None) -> Array:
     """Ones with the shape (and by default dtype and backend) of ``a``; never traced.
 
     >>> ones_like(np.zeros(2))
@@ -91,7 +98,9 @@ def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
     return _like(lambda xp, s, d: xp.ones(s, d), a, dtype, shape)
 
 
-def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
+def full_like(a: ArrayLike, fill_value: ArrayLike, dtype: DTypeLike | None = None, order: str = "K",
+              subok: bool = True, shape: int | Shape | None = None, *,
+              device: str | None = None) -> Array:
     """``fill_value`` everywhere, with the shape (and by default dtype and backend) of ``a``.
 
     >>> full_like(np.zeros(2), 3.0)
@@ -100,7 +109,9 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, d
     return _like(lambda xp, s, d, v: xp.full(s, v, d), a, dtype, shape, fill_value)
 
 
-def arange(start, stop=None, step=None, dtype=None, *, device=None, like=None):
+def arange(start: ArrayLike, stop: ArrayLike | None = None, step: float | None = None,
+           dtype: DTypeLike | None = None, *, device: str | None = None,
+           like: ArrayLike | None = None) -> Array:
     """Evenly spaced values in ``[start, stop)``, as ``numpy.arange`` (numpy's dtype rules:
     integers for integer arguments).
 
@@ -112,8 +123,10 @@ def arange(start, stop=None, step=None, dtype=None, *, device=None, like=None):
     return _xp(like).arange(start, stop, 1 if step is None else step, dtype=dtype)
 
 
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
-             device=None, like=None):
+def linspace(start: ArrayLike, stop: ArrayLike, num: int = 50, endpoint: bool = True,
+             retstep: bool = False, dtype: DTypeLike | None = None, axis: int = 0, *,
+             device: str | None = None,
+             like: ArrayLike | None = None) -> Array | tuple[Array, float]:
     """``num`` evenly spaced values from ``start`` to ``stop`` (included when ``endpoint``),
     as ``numpy.linspace`` (float64 by default, like numpy).
 
@@ -123,7 +136,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     return _xp(like).linspace(start, stop, num, endpoint, retstep, dtype, axis)
 
 
-def eye(N, M=None, k=0, dtype="float32", order="C", *, device=None, like=None):
+def eye(N: int, M: int | None = None, k: int = 0, dtype: DTypeLike = "float32", order: str = "C", *,
+        device: str | None = None, like: ArrayLike | None = None) -> Array:
     """An ``N x M`` matrix with ones on the ``k``-th diagonal (float32 by default, unlike
     numpy).
 
@@ -134,7 +148,7 @@ def eye(N, M=None, k=0, dtype="float32", order="C", *, device=None, like=None):
     return _xp(like).eye(N, M, k, dtype=_float32_default(dtype), order=order)
 
 
-def identity(n, dtype="float32", *, like=None):
+def identity(n: int, dtype: DTypeLike = "float32", *, like: ArrayLike | None = None) -> Array:
     """The ``n x n`` identity matrix (float32 by default, unlike numpy).
 
     >>> identity(2)

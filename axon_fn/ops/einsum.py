@@ -16,11 +16,13 @@ from __future__ import annotations
 import functools
 import string
 from collections import Counter
+from typing import Sequence
 
 import numpy as np
 
 from .._core import AbstractArray, VariadicVJP, primitive
 from ..errors import AxonTypeError, ShapeError
+from ..typing import Array, ArrayLike
 from ._rules import as_operand, normalize_axis, result_dtype, shape_of
 from .creation import eye
 from .elementwise import multiply
@@ -210,7 +212,8 @@ _einsum = primitive(
 )
 
 
-def einsum(subscripts, *operands, out=None, optimize=False):
+def einsum(subscripts: str, *operands: ArrayLike, out: None = None,
+           optimize: bool | str = False) -> Array:
     """Einstein summation over ``operands`` as ``np.einsum`` with a subscripts string.
 
     Explicit (``"ij,jk->ik"``) and implicit (``"ij,jk"``) modes, ``...`` for broadcast
@@ -232,7 +235,8 @@ def einsum(subscripts, *operands, out=None, optimize=False):
 # Compositions ------------------------------------------------------------------------------------
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a: ArrayLike, b: ArrayLike,
+              axes: int | Sequence[int] | Sequence[Sequence[int]] = 2) -> Array:
     """Sum of products over ``axes``: the last ``axes`` axes of ``x`` with the first of ``y``
     for an int, or the axes named by a pair of sequences, as ``np.tensordot``.
 
@@ -272,7 +276,7 @@ def tensordot(a, b, axes=2):
     return _einsum(x, y, subscripts="".join(x_term) + "," + "".join(y_term) + "->" + "".join(out))
 
 
-def dot(a, b, out=None):
+def dot(a: ArrayLike, b: ArrayLike, out: None = None) -> Array:
     """numpy's ``dot``: a product for scalars, the inner product of vectors, the matrix product
     for 2-d operands, and for N-d a sum over the last axis of ``x`` and the second-to-last of
     ``y``.
@@ -293,7 +297,7 @@ def dot(a, b, out=None):
     return tensordot(x, y, axes=([-1], [-2]))
 
 
-def outer(a, b, out=None):
+def outer(a: ArrayLike, b: ArrayLike, out: None = None) -> Array:
     """The outer product of ``x`` and ``y`` (both flattened), as ``np.outer``.
 
     >>> outer(np.array([1.0, 2.0]), np.array([1.0, 10.0, 100.0]))

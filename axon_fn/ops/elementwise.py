@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core import primitive
+from ..typing import Array, ArrayLike, DTypeLike
 from . import _erf
 from ._rules import (
     AbstractArray,
@@ -235,7 +236,7 @@ _where = primitive(
 )
 
 
-def where(condition, x=None, y=None, /):
+def where(condition: ArrayLike, x: ArrayLike | None = None, y: ArrayLike | None = None, /) -> Array:
     """``x`` where ``condition`` is true, else ``y`` (the condition takes no gradient); with
     ``condition`` alone, ``nonzero(condition)``, as numpy.
 
@@ -278,7 +279,9 @@ _clip = primitive(
 )
 
 
-def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, dtype=None):  # noqa: A002
+def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None,
+         out: None = None, *, min: ArrayLike | None = None,  # noqa: A002
+         max: ArrayLike | None = None, dtype: DTypeLike | None = None) -> Array:  # noqa: A002
     """``a`` limited to ``[a_min, a_max]``; either bound may be None (numpy 2's ``min=`` and
     ``max=`` are the same bounds). Inside the bounds the gradient flows to ``a``; where a bound
     is active it flows to that bound.

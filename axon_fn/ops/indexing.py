@@ -15,12 +15,14 @@ array([[2., 0.],
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
 
 from .._core import AbstractArray, full_value, primitive
 from ..backend import array_module
 from ..errors import AxonTypeError, ShapeError
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, broadcast_shapes, dtype_of, normalize_axis, shape_of
 from .creation import zeros_like
 from .shape import reshape
@@ -251,7 +253,7 @@ getitem_normalized = primitive(
 )
 
 
-def getitem(x, index):
+def getitem(x: ArrayLike, index: Any) -> Array:
     """``x[index]`` with numpy's rules: ints, slices, None, ``...``, integer and boolean arrays.
 
     This is ``__getitem__`` of traced values, so ``x[idx]`` works inside ``grad``; the gradient
@@ -305,7 +307,7 @@ _index_add = primitive(
 )
 
 
-def index_add(x, index, values):
+def index_add(x: ArrayLike, index: Any, values: ArrayLike) -> Array:
     """A copy of ``x`` with ``values`` added at ``x[index]``; repeated indices accumulate.
 
     The functional form of ``np.add.at(x.copy(), index, values)``; differentiable in ``x`` and
@@ -356,7 +358,8 @@ _take = primitive(
 )
 
 
-def take(a, indices, axis=None, out=None, mode=None):
+def take(a: ArrayLike, indices: ArrayLike, axis: int | None = None, out: None = None,
+         mode: str | None = None) -> Array:
     """Elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x`` if None).
 
     The result has shape ``x.shape[:axis] + indices.shape + x.shape[axis + 1:]``; negative
@@ -419,7 +422,7 @@ _take_along_axis = primitive(
 )
 
 
-def take_along_axis(arr, indices, axis=-1):
+def take_along_axis(arr: ArrayLike, indices: ArrayLike, axis: int = -1) -> Array:
     """Pick, along ``axis`` (the last by default, as numpy 2), the elements of ``arr`` that
     ``indices`` names (``np.take_along_axis``).
 
@@ -460,7 +463,8 @@ def _one_hot_rule(labels, *, num_classes, dtype, axis):
 _one_hot = primitive("one_hot", _one_hot_impl, _one_hot_rule, None)
 
 
-def one_hot(labels, num_classes, dtype="float32", axis=-1):
+def one_hot(labels: ArrayLike, num_classes: int, dtype: DTypeLike = "float32",
+            axis: int = -1) -> Array:
     """Integer ``labels`` as one-hot vectors of length ``num_classes`` along a new ``axis``.
 
     Labels outside ``[0, num_classes)`` give all-zero vectors. Not differentiable.

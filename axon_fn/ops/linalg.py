@@ -19,6 +19,7 @@ from collections import namedtuple
 from .._core import full_value, primitive
 from ..backend import array_module
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
+from ..typing import Array, ArrayLike
 from . import _decompositions as _dec
 from ._decompositions import cholesky as _cholesky, solve
 from ._rules import (
@@ -91,7 +92,8 @@ def _as_float(a):
 
 
 @named
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - numpy's name
+def norm(x: ArrayLike, ord: int | float | str | None = None,  # noqa: A002 - numpy's name
+         axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Array:
     """Vector or matrix norm, as ``numpy.linalg.norm``: vector orders (None/2, 1, inf, -inf, 0,
     any p) over one axis, matrix orders (None/'fro', 'nuc', 1, -1, 2, -2, inf, -inf) over two.
     Without ``axis``, a 1-d ``x`` takes a vector norm, a 2-d one a matrix norm, and with
@@ -169,7 +171,7 @@ def _keep(out, x, axes, keepdims, kept=False):
 
 
 @named
-def inv(a):
+def inv(a: ArrayLike) -> Array:
     """The inverse of a square matrix (or of each in a stack).
 
     >>> inv(np.array([[2.0, 0.0], [0.0, 4.0]]))
@@ -182,7 +184,7 @@ def inv(a):
 
 
 @named
-def slogdet(a):
+def slogdet(a: ArrayLike) -> tuple[Array, Array]:
     """``(sign, logabsdet)`` of the determinant, without overflow; the gradient flows through
     ``logabsdet``.
 
@@ -194,7 +196,7 @@ def slogdet(a):
 
 
 @named
-def det(a):
+def det(a: ArrayLike) -> Array:
     """The determinant (``sign * exp(logabsdet)``; the gradient is ``det * inv(a).T``, NaN for
     a singular ``a``).
 
@@ -208,7 +210,7 @@ def det(a):
 
 
 @named
-def cholesky(a, /, *, upper=False):
+def cholesky(a: ArrayLike, /, *, upper: bool = False) -> Array:
     """The Cholesky factor of a symmetric positive-definite ``a``: lower-triangular ``L`` with
     ``L @ L.T == a`` (``upper=True``: ``L.T``).
 
@@ -221,7 +223,7 @@ def cholesky(a, /, *, upper=False):
 
 
 @named
-def qr(a, mode="reduced"):
+def qr(a: ArrayLike, mode: str = "reduced") -> Array | tuple[Array, Array]:
     """The QR decomposition ``(Q, R)`` (``mode`` 'reduced', 'complete' or 'r', for which only
     ``R`` is returned). The gradient needs ``M >= N`` and mode 'reduced' or 'r'.
 
@@ -236,7 +238,8 @@ def qr(a, mode="reduced"):
 
 
 @named
-def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+def svd(a: ArrayLike, full_matrices: bool = True, compute_uv: bool = True,
+        hermitian: bool = False) -> Array | tuple[Array, Array, Array]:
     """The singular value decomposition ``(U, S, Vh)`` with ``a == U @ diag(S) @ Vh``, or
     ``S`` alone when ``compute_uv=False``. Gradients of ``U`` and ``Vh`` need distinct
     singular values (and ``full_matrices=False`` for a matrix that is not square); the
@@ -256,7 +259,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
 
 
 @named
-def eigh(a, UPLO="L"):  # noqa: N803 - numpy's name
+def eigh(a: ArrayLike, UPLO: str = "L") -> tuple[Array, Array]:  # noqa: N803 - numpy's name
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (only the ``UPLO``
     triangle is read). Gradients of the eigenvectors need distinct eigenvalues.
 
@@ -281,7 +284,8 @@ def _cutoff(s, rcond, rtol, m, n):
 
 
 @named
-def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+def pinv(a: ArrayLike, rcond: float | None = None, hermitian: bool = False, *,
+         rtol: float | None = None) -> Array:
     """The Moore-Penrose pseudo-inverse, from the SVD with singular values at or below
     ``rtol * max(S)`` treated as zero (numpy's default ``rtol``: ``max(M, N) * eps``).
 
@@ -301,7 +305,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
 
 
 @named
-def matrix_power(a, n):
+def matrix_power(a: ArrayLike, n: int) -> Array:
     """``a`` multiplied by itself ``n`` times (the inverse's powers for negative ``n``; the
     identity for 0), by repeated squaring.
 
@@ -328,7 +332,8 @@ def matrix_power(a, n):
 
 
 @named
-def lstsq(a, b, rcond=None):
+def lstsq(a: ArrayLike, b: ArrayLike,
+          rcond: float | None = None) -> tuple[Array, Array, Array, Array]:
     """The least-squares solution of ``a @ x = b``: ``(x, residuals, rank, s)`` as numpy
     (``residuals``: squared residual norms per column when ``a`` has full column rank and more
     rows than columns, else empty). ``x`` is ``pinv(a) @ b``, differentiable in ``a`` and

@@ -13,12 +13,14 @@ array([[0., 1., 1.],
 from __future__ import annotations
 
 import operator
+from typing import Sequence
 
 import numpy as np
 
 from .._core import AbstractArray, Tracer, VariadicVJP, full_value, primitive
 from ..backend import array_module
 from ..errors import AxonTypeError, ShapeError
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import (
     as_operand, dtype_of, normalize_axes, normalize_axis, result_dtype, shape_of,
 )
@@ -71,7 +73,8 @@ _concatenate = primitive(
 )
 
 
-def concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
+def concatenate(arrays: ArrayLike, /, axis: int = 0, out: None = None, *,
+                dtype: DTypeLike | None = None, casting: str = "same_kind") -> Array:
     """Join a sequence of arrays along an existing ``axis`` (all arrays if ``axis`` is None,
     after flattening them).
 
@@ -136,7 +139,8 @@ _stack = primitive(
 )
 
 
-def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+def stack(arrays: ArrayLike, axis: int = 0, out: None = None, *, dtype: DTypeLike | None = None,
+          casting: str = "same_kind") -> Array:
     """Join a sequence of same-shaped arrays along a new ``axis``.
 
     >>> stack([np.zeros(2), np.ones(2)], axis=1)
@@ -150,7 +154,7 @@ def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 # split -------------------------------------------------------------------------------------------
 
 
-def split(ary, indices_or_sections, axis=0):
+def split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Array]:
     """A list of sub-arrays of ``x`` along ``axis``, as ``np.split``.
 
     An integer ``N`` gives ``N`` equal parts (the axis length must divide evenly); a sequence
@@ -250,7 +254,9 @@ def _with(shape, axis, size):
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
-def pad(array, pad_width, mode="constant", *, constant_values=0, constant_value=None):
+def pad(array: ArrayLike, pad_width: int | Sequence[int] | Sequence[Sequence[int]],
+        mode: str = "constant", *, constant_values: float = 0,
+        constant_value: float | None = None) -> Array:
     """``array`` padded by ``pad_width`` (numpy's forms: int, ``(before, after)``, or a pair per
     axis). ``mode`` is ``"constant"`` (fill with ``constant_values``, one number; the older
     spelling ``constant_value`` is accepted too), ``"edge"``,
@@ -302,7 +308,7 @@ _flip = primitive(
 )
 
 
-def flip(m, axis=None):
+def flip(m: ArrayLike, axis: int | tuple[int, ...] | None = None) -> Array:
     """``x`` with the order of elements reversed along ``axis`` (an int, a tuple, or all axes).
 
     >>> flip(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
@@ -323,7 +329,7 @@ def _non_negative_ints(name, argument, values):
     return values
 
 
-def tile(A, reps):  # noqa: N803 - numpy's name
+def tile(A: ArrayLike, reps: int | Sequence[int]) -> Array:  # noqa: N803 - numpy's name
     """``x`` repeated ``reps`` times along each axis, as ``np.tile`` (``reps`` an int or tuple;
     the shorter of ``x.shape`` and ``reps`` is padded with leading ones).
 
@@ -345,7 +351,7 @@ def tile(A, reps):  # noqa: N803 - numpy's name
     return reshape(out, shape=tuple(r * n for r, n in zip(reps, shape)))
 
 
-def repeat(a, repeats, axis=None):
+def repeat(a: ArrayLike, repeats: int | ArrayLike, axis: int | None = None) -> Array:
     """Each element of ``x`` repeated ``repeats`` times along ``axis`` (of the flattened ``x``
     if None), as ``np.repeat``; ``repeats`` is an int or one count per element.
 

@@ -15,10 +15,13 @@ array([[ 5.,  7.],
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from .._core import primitive
 from ..errors import ShapeError
+from ..typing import Array, ArrayLike
 from ._rules import AbstractArray, dtype_of, float_dtype, no_second_order, shape_of
 from ._window import (
     check_channels_arg,
@@ -264,7 +267,8 @@ def _pool(name, prim, x, window, strides, padding, channels, **extra):
     return out if perm is None else transpose(out, axes=to_first_axes(nd + 2))
 
 
-def max_pool(x, window, strides=None, padding="valid", channels="last"):
+def max_pool(x: ArrayLike, window: int | Sequence[int], strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", channels: str = "last") -> Array:
     """Max pooling over the spatial dims of ``x`` (``(N, *S, C)``, or ``(N, C, *S)`` with
     ``channels="first"``).
 
@@ -283,7 +287,9 @@ def max_pool(x, window, strides=None, padding="valid", channels="last"):
     return _pool("max_pool", max_pool_general, x, window, strides, padding, channels)
 
 
-def avg_pool(x, window, strides=None, padding="valid", count_include_pad=True, channels="last"):
+def avg_pool(x: ArrayLike, window: int | Sequence[int], strides: int | Sequence[int] | None = None,
+             padding: str | Sequence[tuple[int, int]] = "valid", count_include_pad: bool = True,
+             channels: str = "last") -> Array:
     """Average pooling over the spatial dims of ``x`` (``(N, *S, C)``, or ``(N, C, *S)`` with
     ``channels="first"``).
 

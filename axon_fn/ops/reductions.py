@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .._core import primitive
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import (
     AbstractArray,
     as_operand,
@@ -215,7 +216,8 @@ _cumsum = primitive(
 
 
 @named
-def cumsum(a, axis=None, dtype=None, out=None, *, reverse=False):
+def cumsum(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+           out: None = None, *, reverse: bool = False) -> Array:
     """Running sum along ``axis`` (of the flattened ``a`` when None, as numpy); from the end
     when ``reverse`` (axon_fn's addition).
 
@@ -250,7 +252,8 @@ def _count(x, axis):
 
 
 @named
-def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+def mean(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+         out: None = None, keepdims: bool = False) -> Array:
     """Arithmetic mean over ``axis`` (floating result for integer input; ``dtype`` is the
     dtype the sum is taken in, as numpy).
 
@@ -267,8 +270,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 @named
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None,
-        correction=None):
+def var(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+        out: None = None, ddof: float = 0, keepdims: bool = False, *, mean: ArrayLike | None = None,
+        correction: float | None = None) -> Array:
     """Variance over ``axis`` with ``ddof`` delta degrees of freedom (numpy's definition;
     ``correction`` is numpy 2's name for ``ddof``, ``mean`` a precomputed mean with
     ``keepdims=True``).
@@ -288,8 +292,9 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None
 
 
 @named
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None,
-        correction=None):
+def std(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+        out: None = None, ddof: float = 0, keepdims: bool = False, *, mean: ArrayLike | None = None,
+        correction: float | None = None) -> Array:
     """Standard deviation, ``sqrt(var(...))`` with numpy's arguments (the gradient is infinite
     where the deviation is 0, as numpy's formula implies).
 
@@ -300,7 +305,8 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, mean=None
 
 
 @named
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a: ArrayLike, axis: int | tuple[int, ...] | None = None, b: ArrayLike | None = None,
+              keepdims: bool = False, return_sign: bool = False) -> Array | tuple[Array, Array]:
     """``log(sum(b * exp(a)))`` over ``axis``, computed without overflow (scipy's
     ``scipy.special.logsumexp``: ``b`` weights the terms, broadcasting against ``a``;
     ``return_sign=True`` returns ``(log|s|, sign(s))`` for weights that may be negative).
@@ -335,7 +341,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 
 
 @named
-def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
+def any(a: ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
+        out: None = None, keepdims: bool = False) -> Array:
     """Whether any element over ``axis`` is true (non-zero); False over an empty axis.
 
     >>> any(np.array([[0.0, 1.0], [0.0, 0.0]]), 1)
@@ -348,7 +355,8 @@ def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
 
 
 @named
-def all(a, axis=None, out=None, keepdims=False):  # noqa: A001
+def all(a: ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
+        out: None = None, keepdims: bool = False) -> Array:
     """Whether every element over ``axis`` is true (non-zero); True over an empty axis.
 
     >>> all(np.array([[1.0, 1.0], [0.0, 1.0]]), 1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._core import primitive
 from ..errors import ShapeError
+from ..typing import Array, ArrayLike
 from ._rules import (
     AbstractArray, as_operand, broadcast_shapes, canonical_axis, canonical_shape, dtype_of, normalize_axis,
     shape_of,
@@ -94,7 +95,7 @@ transpose = primitive(
 )
 
 
-def swapaxes(a, axis1=-1, axis2=-2):
+def swapaxes(a: ArrayLike, axis1: int = -1, axis2: int = -2) -> Array:
     """``x`` with two axes exchanged (a transpose).
 
     >>> swapaxes(np.zeros((2, 3, 4))).shape

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._core import primitive
 from ..errors import AxonTypeError, ShapeError
+from ..typing import Array, ArrayLike
 from ._rules import AbstractArray, dtype_of, float_dtype, normalize_axis, shape_of
 from .creation import ones_like
 from .elementwise import exp, multiply, negative, subtract
@@ -108,7 +109,7 @@ _softmax = primitive(
 )
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike, axis: int = -1) -> Array:
     """``exp(x) / sum(exp(x))`` along ``axis`` (an int, or a tuple of axes normalized
     together, or None for all), computed without overflow. The default ``axis=-1`` differs
     from ``scipy.special.softmax`` (all axes), deliberately: it is the axis of classes.
@@ -176,7 +177,7 @@ _log_softmax = primitive(
 )
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
     """``x - logsumexp(x)`` along ``axis`` (an int, a tuple or None, as :func:`softmax`):
     log-probabilities, exact for huge logits.
 
@@ -327,7 +328,7 @@ _softmax_cross_entropy = primitive(
 )
 
 
-def softmax_cross_entropy(logits, labels, axis=-1):
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike, axis: int = -1) -> Array:
     """Per-example cross-entropy ``-sum(labels * log_softmax(logits))`` along ``axis``.
 
     ``labels`` are integer class indices (the logits' shape without ``axis``; no gradient) or

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._core import AbstractArray, Staged, full_value, primitive
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError, StagingError
+from ..typing import Array, ArrayLike
 from ._rules import as_operand, dtype_of, named, normalize_axis, shape_of
 from .elementwise import add, astype, isnan, multiply, subtract
 from .indexing import take_along_axis
@@ -55,7 +56,8 @@ def _flat(a, axis):
 
 
 @named
-def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+def argsort(a: ArrayLike, axis: int = -1, kind: str | None = None, order: str | None = None, *,
+            stable: bool | None = None) -> Array:
     """Indices that sort ``a`` along ``axis`` (of the flattened ``a`` if None); ``stable=True``
     or ``kind="stable"`` keeps equal elements in order. ``order`` (structured arrays) is not
     supported. NaNs sort last, as numpy.
@@ -70,7 +72,8 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 
 @named
-def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+def sort(a: ArrayLike, axis: int = -1, kind: str | None = None, order: str | None = None, *,
+         stable: bool | None = None) -> Array:
     """``a`` sorted along ``axis`` (flattened if None); the gradient goes back to the position
     each element came from.
 
@@ -83,7 +86,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 
 @named
-def topk(operand, k, axis=-1):
+def topk(operand: ArrayLike, k: int, axis: int = -1) -> tuple[Array, Array]:
     """The ``k`` largest elements along ``axis`` (last by default, as ``jax.lax.top_k``), in
     decreasing order, and their indices; among equal values the lower index comes first.
 
@@ -123,7 +126,8 @@ _searchsorted = primitive(
 
 
 @named
-def searchsorted(a, v, side="left", sorter=None):
+def searchsorted(a: ArrayLike, v: ArrayLike, side: str = "left",
+                 sorter: ArrayLike | None = None) -> Array:
     """Where to insert ``v`` into the sorted 1-d ``a`` to keep it sorted (the first such place
     with ``side="left"``, the last with ``"right"``); ``sorter`` sorts ``a`` first.
 
@@ -150,7 +154,7 @@ def _concrete(name, a):
     return value
 
 
-def nonzero(a):
+def nonzero(a: ArrayLike) -> tuple[Array, ...]:
     """The indices of the non-zero elements of ``a``, one integer array per axis (no
     gradient).
 
@@ -166,8 +170,9 @@ def nonzero(a):
     return array_module(value).nonzero(value)
 
 
-def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
-           equal_nan=True):
+def unique(ar: ArrayLike, return_index: bool = False, return_inverse: bool = False,
+           return_counts: bool = False, axis: int | None = None, *,
+           equal_nan: bool = True) -> Array | tuple[Array, ...]:
     """The sorted unique elements of ``ar`` (no gradient), with numpy's optional indices,
     inverse and counts.
 
@@ -187,8 +192,9 @@ _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
 @named
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-             keepdims=False, *, weights=None):
+def quantile(a: ArrayLike, q: ArrayLike, axis: int | tuple[int, ...] | None = None,
+             out: None = None, overwrite_input: bool = False, method: str = "linear",
+             keepdims: bool = False, *, weights: ArrayLike | None = None) -> Array:
     """The ``q``-th quantiles (``q`` in [0, 1], a number or an array) of ``a`` along ``axis``
     (all elements if None), with numpy's ``method`` among ``"linear"`` (the default),
     ``"lower"``, ``"higher"``, ``"nearest"`` and ``"midpoint"``. Differentiable: the gradient
@@ -263,8 +269,9 @@ def _interpolate(ordered, axis, lo, hi, frac):
 
 
 @named
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-               keepdims=False, *, weights=None):
+def percentile(a: ArrayLike, q: ArrayLike, axis: int | tuple[int, ...] | None = None,
+               out: None = None, overwrite_input: bool = False, method: str = "linear",
+               keepdims: bool = False, *, weights: ArrayLike | None = None) -> Array:
     """The ``q``-th percentiles (``q`` in [0, 100]); see :func:`quantile`.
 
     >>> float(percentile(np.array([1.0, 2.0, 3.0, 4.0]), 50))
@@ -275,7 +282,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
 
 
 @named
-def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+def median(a: ArrayLike, axis: int | tuple[int, ...] | None = None, out: None = None,
+           overwrite_input: bool = False, keepdims: bool = False) -> Array:
     """The median along ``axis`` (the mean of the two middle elements for an even count);
     NaN when the data hold a NaN, as numpy.
 

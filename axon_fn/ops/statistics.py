@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import array_module
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, dtype_of, named, normalize_axis, shape_of
 from .elementwise import astype, divide, isnan, logical_not, where
 from .reductions import _no_out, max as reduce_max, min as reduce_min, prod, sum as reduce_sum
@@ -25,7 +26,8 @@ __all__ = ["cumprod", "nansum", "nanmean", "nanmax", "nanmin"]
 
 
 @named
-def cumprod(a, axis=None, dtype=None, out=None):
+def cumprod(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+            out: None = None) -> Array:
     """Running product along ``axis`` (of the flattened ``a`` when None, as numpy).
 
     >>> cumprod(np.array([1.0, 2.0, 3.0, 0.0]))
@@ -56,7 +58,8 @@ def _nan_filled(name, a, fill):
 
 
 @named
-def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
+def nansum(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+           out: None = None, keepdims: bool = False) -> Array:
     """Sum over ``axis`` treating NaNs as zero.
 
     >>> nansum(np.array([1.0, np.nan, 3.0]))
@@ -67,7 +70,8 @@ def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 @named
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
+def nanmean(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
+            out: None = None, keepdims: bool = False) -> Array:
     """Mean over ``axis`` of the elements that are not NaN (NaN where all are).
 
     >>> nanmean(np.array([[1.0, np.nan], [2.0, 4.0]]), 1)
@@ -87,7 +91,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 @named
-def nanmax(a, axis=None, out=None, keepdims=False):
+def nanmax(a: ArrayLike, axis: int | tuple[int, ...] | None = None, out: None = None,
+           keepdims: bool = False) -> Array:
     """Largest element over ``axis`` ignoring NaNs (NaN where all are).
 
     >>> float(nanmax(np.array([1.0, np.nan, 3.0])))
@@ -97,7 +102,8 @@ def nanmax(a, axis=None, out=None, keepdims=False):
 
 
 @named
-def nanmin(a, axis=None, out=None, keepdims=False):
+def nanmin(a: ArrayLike, axis: int | tuple[int, ...] | None = None, out: None = None,
+           keepdims: bool = False) -> Array:
     """Smallest element over ``axis`` ignoring NaNs (NaN where all are).
 
     >>> float(nanmin(np.array([1.0, np.nan, 3.0])))

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from .._core import primitive
+from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, broadcast_rule, named
 from .elementwise import (
     BINARY, _doc, _unary, abs as absolute, add, astype, divide, exp, isfinite, isnan,
@@ -89,7 +90,7 @@ def _cast(result, dtype):
 
 
 @named
-def square(x, /, out=None, *, dtype=None):
+def square(x: ArrayLike, /, out: None = None, *, dtype: DTypeLike | None = None) -> Array:
     """``x * x`` elementwise.
 
     >>> square(np.array([-2.0, 3.0]))
@@ -101,7 +102,7 @@ def square(x, /, out=None, *, dtype=None):
 
 
 @named
-def reciprocal(x, /, out=None, *, dtype=None):
+def reciprocal(x: ArrayLike, /, out: None = None, *, dtype: DTypeLike | None = None) -> Array:
     """``1 / x`` elementwise (for integers numpy's integer reciprocal is not reproduced: the
     result is floating).
 
@@ -118,7 +119,7 @@ _LOG10_E = 1 / math.log(10.0)
 
 
 @named
-def log2(x, /, out=None, *, dtype=None):
+def log2(x: ArrayLike, /, out: None = None, *, dtype: DTypeLike | None = None) -> Array:
     """Base-2 logarithm elementwise.
 
     >>> log2(np.array([1.0, 0.5]))
@@ -129,7 +130,7 @@ def log2(x, /, out=None, *, dtype=None):
 
 
 @named
-def log10(x, /, out=None, *, dtype=None):
+def log10(x: ArrayLike, /, out: None = None, *, dtype: DTypeLike | None = None) -> Array:
     """Base-10 logarithm elementwise.
 
     >>> log10(np.array([1.0, 10.0]))
@@ -140,7 +141,8 @@ def log10(x, /, out=None, *, dtype=None):
 
 
 @named
-def logaddexp(x1, x2, /, out=None, *, dtype=None):
+def logaddexp(x1: ArrayLike, x2: ArrayLike, /, out: None = None, *,
+              dtype: DTypeLike | None = None) -> Array:
     """``log(exp(x1) + exp(x2))`` without overflow.
 
     >>> logaddexp(np.array([1000.0]), np.array([1000.0]))
@@ -158,7 +160,7 @@ def logaddexp(x1, x2, /, out=None, *, dtype=None):
 
 
 @named
-def isinf(x, /, out=None, *, dtype=None):
+def isinf(x: ArrayLike, /, out: None = None, *, dtype: DTypeLike | None = None) -> Array:
     """Whether each element is positive or negative infinity.
 
     >>> isinf(np.array([np.inf, -np.inf, np.nan, 1.0]))
@@ -170,7 +172,8 @@ def isinf(x, /, out=None, *, dtype=None):
 
 
 @named
-def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+def isclose(a: ArrayLike, b: ArrayLike, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Array:
     """Whether ``|a - b| <= atol + rtol * |b|`` elementwise (numpy's asymmetric test; equal
     infinities are close; NaNs only with ``equal_nan``).
 
@@ -190,7 +193,8 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 @named
-def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+def allclose(a: ArrayLike, b: ArrayLike, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> Array:
     """Whether every element of ``a`` is close to ``b`` (see :func:`isclose`).
 
     >>> bool(allclose(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-9])))

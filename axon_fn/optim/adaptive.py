@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
@@ -27,6 +27,7 @@ from .. import tree as tree_util
 from .._core import stageable
 from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError, ShapeError
+from ..typing import ArrayLike, DTypeLike
 from ._fused import adam_moments_and_update
 from .base import GradientTransformation
 
@@ -263,7 +264,9 @@ class FactoredState(NamedTuple):
 # Adam family ----------------------------------------------------------------------------------
 
 
-def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov=False):
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0,
+                  mu_dtype: DTypeLike | None = None, *,
+                  nesterov: bool = False) -> GradientTransformation:
     """Rescale updates by Adam's bias-corrected moments: ``m_hat / (sqrt(v_hat + eps_root) +
     eps)``; with ``nesterov`` the first moment is NAdam's look-ahead.
 
@@ -301,7 +304,8 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
     return GradientTransformation(init, update)
 
 
-def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None):
+def scale_by_amsgrad(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0,
+                     mu_dtype: DTypeLike | None = None) -> GradientTransformation:
     """AMSGrad: Adam with the running maximum of the bias-corrected second moment.
 
     >>> import numpy as np
@@ -332,7 +336,8 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None):
     return GradientTransformation(init, update)
 
 
-def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
+def scale_by_adamax(b1: float = 0.9, b2: float = 0.999,
+                    eps: float = 1e-8) -> GradientTransformation:
     """Adamax: the first moment divided by the infinity norm ``max(b2 * u, |g| + eps)``.
 
     >>> import numpy as np
@@ -358,8 +363,8 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
     return GradientTransformation(init, update)
 
 
-def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-                   nesterov=False):
+def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0,
+                   threshold: float = 5.0, *, nesterov: bool = False) -> GradientTransformation:
     """Rectified Adam: the bias-corrected first moment alone while the variance estimate is
     unreliable (``rho_t < threshold``), then Adam rescaled by the rectification term ``r_t``.
 
@@ -417,7 +422,8 @@ def _rectification(count, *, b2, ro_inf, threshold):
                                                 / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)))
 
 
-def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6):
+def scale_by_yogi(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-3, eps_root: float = 0.0,
+                  initial_accumulator_value: float = 1e-6) -> GradientTransformation:
     """Yogi: Adam whose second moment moves additively, ``v - (1 - b2) sign(v - g^2) g^2``.
 
     >>> import numpy as np
@@ -453,7 +459,8 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_
     return GradientTransformation(init, update)
 
 
-def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
+def scale_by_belief(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-16, eps_root: float = 1e-16,
+                    *, nesterov: bool = False) -> GradientTransformation:
     """AdaBelief: Adam whose second moment tracks ``(g - m)^2``, the "belief" in the gradient,
     with ``m`` the first moment *after* this step's update (as in the paper and Optax);
     ``eps_root`` is added to that moment before bias correction; with ``nesterov`` the first
@@ -486,7 +493,8 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=Fal
     return GradientTransformation(init, update)
 
 
-def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None):
+def scale_by_lion(b1: float = 0.9, b2: float = 0.99,
+                  mu_dtype: DTypeLike | None = None) -> GradientTransformation:
     """Lion: ``sign((1 - b1) g + b1 m)``, then ``m <- (1 - b2) g + b2 m``.
 
     >>> import numpy as np
@@ -511,7 +519,8 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None):
 # RMS family -----------------------------------------------------------------------------------
 
 
-def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
+def scale_by_rms(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0.0,
+                 eps_in_sqrt: bool = True) -> GradientTransformation:
     """RMSProp's scaling: ``g / sqrt(v + eps)`` (or ``g / (sqrt(v) + eps)`` without
     ``eps_in_sqrt``), where ``v`` is an EMA of ``g^2`` starting at ``initial_scale``.
 
@@ -538,7 +547,8 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     return GradientTransformation(init, update)
 
 
-def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
+def scale_by_stddev(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0.0,
+                    eps_in_sqrt: bool = True) -> GradientTransformation:
     """Centered RMSProp's scaling: ``g / sqrt(v - m^2 + eps)`` with EMAs ``m`` of ``g`` and
     ``v`` of ``g^2``.
 
@@ -568,7 +578,8 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True):
     return GradientTransformation(init, update)
 
 
-def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7):
+def scale_by_rss(initial_accumulator_value: float = 0.1,
+                 eps: float = 1e-7) -> GradientTransformation:
     """Adagrad's scaling: ``g / sqrt(sum of g^2 + eps)``, the sum starting at
     ``initial_accumulator_value`` (0 where the sum is 0).
 
@@ -627,9 +638,10 @@ def _factored_dims(shape, factored, min_dim_size_to_factor):
     return int(sorted_dims[-2]), int(sorted_dims[-1])
 
 
-def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
-                          min_dim_size_to_factor=128, epsilon=1e-30,
-                          decay_rate_fn=_decay_rate_pow):
+def scale_by_factored_rms(
+        factored: bool = True, decay_rate: float = 0.8, step_offset: int = 0,
+        min_dim_size_to_factor: int = 128, epsilon: float = 1e-30,
+        decay_rate_fn: Callable[..., ArrayLike] = _decay_rate_pow) -> GradientTransformation:
     """Adafactor's scaling: ``g / sqrt(v)`` where ``v`` is an EMA of ``g^2 + epsilon`` with
     decay ``1 - (t + 1)^-decay_rate``, stored as row and column means (factored) for leaves of
     rank >= 2 whose second-largest dimension is at least ``min_dim_size_to_factor``.

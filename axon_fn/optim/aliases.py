@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+from typing import Callable
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..typing import DTypeLike, PyTree
 from . import _validate
 from ._fused import adam_moments_and_update
 from .adaptive import ScaleByAdamState, _decay, _hyper, _increment, _is_concrete_scalar
@@ -31,6 +33,7 @@ from .transforms import (
     scale_by_stddev, scale_by_trust_ratio, scale_by_yogi, trace,
 )
 from .base import scale
+from .schedules import Schedule
 
 __all__ = [
     "sgd", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax", "adamaxw", "radam",
@@ -62,7 +65,8 @@ def _momentum(momentum, nesterov, where):
     return trace(decay=momentum, nesterov=nesterov)
 
 
-def sgd(learning_rate, momentum=None, nesterov=False, accumulator_dtype=None):
+def sgd(learning_rate: float | Schedule, momentum: float | None = None, nesterov: bool = False,
+        accumulator_dtype: DTypeLike | None = None) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
     >>> opt = sgd(0.1, momentum=0.9)
@@ -79,8 +83,9 @@ def sgd(learning_rate, momentum=None, nesterov=False, accumulator_dtype=None):
     return chain(first, scale_by_learning_rate(lr))
 
 
-def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
-         nesterov=False):
+def adam(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+         eps_root: float = 0.0, mu_dtype: DTypeLike | None = None, *,
+         nesterov: bool = False) -> GradientTransformation:
     """Adam (Kingma & Ba, 2014); NAdam with ``nesterov=True``.
 
     >>> opt = adam(0.01)
@@ -113,7 +118,8 @@ def _with_fused_step(chained, b1, b2, eps, eps_root, learning_rate):
     return GradientTransformation(chained.init, update)
 
 
-def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None):
+def nadam(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          eps_root: float = 0.0, mu_dtype: DTypeLike | None = None) -> GradientTransformation:
     """NAdam: Adam with Nesterov momentum (``adam(..., nesterov=True)``).
 
     >>> opt = nadam(0.01)
@@ -123,8 +129,10 @@ def nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
 
 
-def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-          weight_decay=1e-4, mask=None, *, nesterov=False):
+def adamw(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          eps_root: float = 0.0, mu_dtype: DTypeLike | None = None, weight_decay: float = 1e-4,
+          mask: PyTree | Callable[[PyTree], PyTree] | None = None, *,
+          nesterov: bool = False) -> GradientTransformation:
     """Adam with decoupled weight decay: ``-lr * (adam_update + weight_decay * params)``.
 
     >>> opt = adamw(0.1, weight_decay=0.5)
@@ -137,8 +145,9 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
                  scale_by_learning_rate(_lr(learning_rate, "adamw")))
 
 
-def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
-           weight_decay=1e-4, mask=None):
+def nadamw(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+           eps_root: float = 0.0, mu_dtype: DTypeLike | None = None, weight_decay: float = 1e-4,
+           mask: PyTree | Callable[[PyTree], PyTree] | None = None) -> GradientTransformation:
     """AdamW with Nesterov momentum.
 
     >>> opt = nadamw(0.1)
@@ -150,7 +159,8 @@ def nadamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=Non
                  nesterov=True)
 
 
-def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None):
+def amsgrad(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+            eps_root: float = 0.0, mu_dtype: DTypeLike | None = None) -> GradientTransformation:
     """AMSGrad: Adam with a non-decreasing second moment.
 
     >>> opt = amsgrad(0.1)
@@ -161,7 +171,8 @@ def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=No
                  scale_by_learning_rate(_lr(learning_rate, "amsgrad")))
 
 
-def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+def adamax(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999,
+           eps: float = 1e-8) -> GradientTransformation:
     """Adamax: Adam with the infinity norm.
 
     >>> opt = adamax(0.1)
@@ -172,7 +183,9 @@ def adamax(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
                                                                           "adamax")))
 
 
-def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None):
+def adamaxw(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+            weight_decay: float = 1e-4,
+            mask: PyTree | Callable[[PyTree], PyTree] | None = None) -> GradientTransformation:
     """Adamax with decoupled weight decay.
 
     >>> opt = adamaxw(0.1, weight_decay=0.0)
@@ -184,8 +197,9 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
                  scale_by_learning_rate(_lr(learning_rate, "adamaxw")))
 
 
-def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
-          nesterov=False):
+def radam(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          eps_root: float = 0.0, threshold: float = 5.0, *,
+          nesterov: bool = False) -> GradientTransformation:
     """Rectified Adam (Liu et al., 2020).
 
     >>> opt = radam(0.1)
@@ -196,7 +210,9 @@ def radam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0
                  scale_by_learning_rate(_lr(learning_rate, "radam")))
 
 
-def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
+def adabelief(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999,
+              eps: float = 1e-16, eps_root: float = 1e-16, *,
+              nesterov: bool = False) -> GradientTransformation:
     """AdaBelief (Zhuang et al., 2020); ``nesterov`` uses NAdam's look-ahead first moment.
 
     >>> opt = adabelief(0.1)
@@ -207,7 +223,8 @@ def adabelief(learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nes
                  scale_by_learning_rate(_lr(learning_rate, "adabelief")))
 
 
-def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
+def adagrad(learning_rate: float | Schedule, initial_accumulator_value: float = 0.1,
+            eps: float = 1e-7) -> GradientTransformation:
     """Adagrad (Duchi et al., 2011).
 
     >>> opt = adagrad(1.0, initial_accumulator_value=0.0, eps=0.0)
@@ -218,8 +235,9 @@ def adagrad(learning_rate, initial_accumulator_value=0.1, eps=1e-7):
                  scale_by_learning_rate(_lr(learning_rate, "adagrad")))
 
 
-def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
-            centered=False, momentum=None, nesterov=False):
+def rmsprop(learning_rate: float | Schedule, decay: float = 0.9, eps: float = 1e-8,
+            initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
+            momentum: float | None = None, nesterov: bool = False) -> GradientTransformation:
     """RMSProp (Hinton), optionally centered and with (Nesterov) momentum applied after the
     learning rate.
 
@@ -235,7 +253,8 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=T
                  _momentum(momentum, nesterov, "rmsprop"))
 
 
-def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3):
+def yogi(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-3) -> GradientTransformation:
     """Yogi (Zaheer et al., 2018).
 
     >>> opt = yogi(0.1)
@@ -245,7 +264,9 @@ def yogi(learning_rate, b1=0.9, b2=0.999, eps=1e-3):
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(_lr(learning_rate, "yogi")))
 
 
-def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0.0, mask=None):
+def lamb(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-6,
+         eps_root: float = 0.0, weight_decay: float = 0.0,
+         mask: PyTree | Callable[[PyTree], PyTree] | None = None) -> GradientTransformation:
     """LAMB (You et al., 2019): Adam plus weight decay, rescaled per leaf by the trust ratio.
 
     >>> opt = lamb(0.1)
@@ -257,8 +278,11 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
                  scale_by_trust_ratio(), scale_by_learning_rate(_lr(learning_rate, "lamb")))
 
 
-def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coefficient=0.001,
-         eps=0.0, trust_ratio_mask=True, momentum=0.9, nesterov=False):
+def lars(learning_rate: float | Schedule, weight_decay: float = 0.0,
+         weight_decay_mask: bool | PyTree | Callable[[PyTree], PyTree] = True,
+         trust_coefficient: float = 0.001, eps: float = 0.0,
+         trust_ratio_mask: bool | PyTree | Callable[[PyTree], PyTree] = True, momentum: float = 0.9,
+         nesterov: bool = False) -> GradientTransformation:
     """LARS (You et al., 2017): weight decay, per-leaf trust ratio, learning rate, momentum.
 
     >>> opt = lars(1.0)
@@ -273,7 +297,9 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
                  trace(decay=_decay(momentum, "lars", "momentum"), nesterov=nesterov))
 
 
-def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=None):
+def lion(learning_rate: float | Schedule, b1: float = 0.9, b2: float = 0.99,
+         mu_dtype: DTypeLike | None = None, weight_decay: float = 1e-3,
+         mask: PyTree | Callable[[PyTree], PyTree] | None = None) -> GradientTransformation:
     """Lion (Chen et al., 2023): sign of an interpolated momentum, plus weight decay.
 
     >>> opt = lion(0.1, weight_decay=0.0)
@@ -285,10 +311,13 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=
                  scale_by_learning_rate(_lr(learning_rate, "lion")))
 
 
-def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, decay_offset=0,
-              multiply_by_parameter_scale=True, clipping_threshold=1.0, momentum=None,
-              dtype_momentum=np.float32, weight_decay_rate=None, eps=1e-30, factored=True,
-              weight_decay_mask=None):
+def adafactor(learning_rate: float | Schedule | None = None, min_dim_size_to_factor: int = 128,
+              decay_rate: float = 0.8, decay_offset: int = 0,
+              multiply_by_parameter_scale: bool = True, clipping_threshold: float = 1.0,
+              momentum: float | None = None, dtype_momentum: DTypeLike = np.float32,
+              weight_decay_rate: float | None = None, eps: float = 1e-30, factored: bool = True,
+              weight_decay_mask: PyTree | Callable[[PyTree], PyTree] | None = None,
+              ) -> GradientTransformation:
     """Adafactor (Shazeer & Stern, 2018): factored second moments, update clipping, relative
     step sizes. With ``learning_rate=None`` the step is the parameter scale alone.
 
@@ -313,7 +342,8 @@ def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, de
     return chain(*txs)
 
 
-def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, seed=0):
+def noisy_sgd(learning_rate: float | Schedule, eta: float = 0.01, gamma: float = 0.55,
+              seed: int = 0) -> GradientTransformation:
     """SGD with annealed Gaussian gradient noise (Neelakantan et al., 2015).
 
     >>> opt = noisy_sgd(0.1)
@@ -324,7 +354,7 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, seed=0):
                  scale_by_learning_rate(_lr(learning_rate, "noisy_sgd")))
 
 
-def fromage(learning_rate, min_norm=1e-6):
+def fromage(learning_rate: float | Schedule, min_norm: float = 1e-6) -> GradientTransformation:
     """Fromage (Bernstein et al., 2020): trust-ratio steps with a norm-preserving shrink
     ``p <- (p - lr * u * ||p|| / ||u||) / sqrt(1 + lr^2)``. ``learning_rate`` must be a
     number (the shrink factor depends on it).

@@ -22,6 +22,7 @@ from .. import _pytree as optree  # optree in axon_fn's registry namespace
 from .. import ops
 from .. import tree as tree_util
 from ..errors import InvalidArgumentError
+from ..typing import PyTree
 
 __all__ = [
     "GradientTransformation", "EmptyState", "chain", "apply_updates", "identity", "stateless",
@@ -40,7 +41,7 @@ class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
 
-def chain(*transforms):
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Apply ``transforms`` one after the other; the state is the tuple of their states.
 
     >>> opt = chain(identity(), scale(-1.0))
@@ -66,7 +67,7 @@ def chain(*transforms):
     return GradientTransformation(init, update)
 
 
-def apply_updates(params, updates):
+def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
     """``params + updates`` leaf by leaf, keeping each parameter's dtype (``None`` leaves stay).
 
     >>> apply_updates({"w": np.ones(2, np.float32)}, {"w": np.array([0.5, -0.5])})["w"]
@@ -96,7 +97,7 @@ def _apply_one(p, u):
     return ops.astype(ops.add(p, u), dtype=p.dtype)
 
 
-def identity():
+def identity() -> GradientTransformation:
     """Leave updates unchanged.
 
     >>> identity().update(np.ones(2), EmptyState())[0]
@@ -106,7 +107,7 @@ def identity():
                                   lambda updates, state, params=None: (updates, state))
 
 
-def stateless(fn):
+def stateless(fn: Callable[[PyTree, PyTree | None], PyTree]) -> GradientTransformation:
     """A transformation from ``fn(updates, params) -> updates``, with no state.
 
     >>> halve = stateless(lambda updates, params: tree_util.scale(updates, 0.5))
@@ -117,7 +118,7 @@ def stateless(fn):
                                   lambda updates, state, params=None: (fn(updates, params), state))
 
 
-def set_to_zero():
+def set_to_zero() -> GradientTransformation:
     """Replace every update by zeros (freezes parameters when used inside multi_transform).
 
     >>> set_to_zero().update(np.ones(2), EmptyState())[0]
@@ -126,7 +127,7 @@ def set_to_zero():
     return stateless(lambda updates, params: tree_util.zeros_like(updates))
 
 
-def scale(step_size):
+def scale(step_size: float) -> GradientTransformation:
     """Multiply updates by the constant ``step_size``.
 
     >>> scale(-0.5).update(np.array([2.0]), EmptyState())[0]

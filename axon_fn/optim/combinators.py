@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
@@ -18,6 +18,7 @@ from .. import _pytree as optree  # optree in axon_fn's registry namespace
 from .. import ops
 from .. import tree as tree_util
 from ..errors import InvalidArgumentError, ShapeError
+from ..typing import Array, ArrayLike, PyTree
 from .adaptive import _increment, _zero_count
 from .base import GradientTransformation
 from .loss_scale import all_finite
@@ -58,7 +59,8 @@ def _mask_tree(tree, mask_tree):
     return optree.tree_map(lambda m, sub: sub if bool(m) else MaskedNode(), mask_tree, tree)
 
 
-def masked(inner, mask):
+def masked(inner: GradientTransformation,
+           mask: PyTree | Callable[[PyTree], PyTree]) -> GradientTransformation:
     """Apply ``inner`` only to the leaves where ``mask`` is True; the others pass through
     unchanged. ``mask`` is a tree of bools (a prefix of the params tree) or a function
     ``params -> mask``.
@@ -93,7 +95,8 @@ class MultiTransformState(NamedTuple):
     inner_states: Any
 
 
-def multi_transform(transforms, param_labels):
+def multi_transform(transforms: Mapping[Any, GradientTransformation],
+                    param_labels: PyTree | Callable[[PyTree], PyTree]) -> GradientTransformation:
     """Apply ``transforms[label]`` to the leaves labelled ``label``; ``param_labels`` is a tree
     of labels (a prefix of the params tree) or a function ``params -> labels``.
 
@@ -164,7 +167,10 @@ class MultiSteps:
     (array([-2.]), True)
     """
 
-    def __init__(self, opt, every_k_schedule, use_grad_mean=True, should_skip_update_fn=None):
+    def __init__(self, opt: GradientTransformation,
+                 every_k_schedule: int | Callable[[ArrayLike], ArrayLike],
+                 use_grad_mean: bool = True,
+                 should_skip_update_fn: Callable[..., ArrayLike] | None = None) -> None:
         if not callable(every_k_schedule):
             k = every_k_schedule
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -176,7 +182,7 @@ class MultiSteps:
         self._should_skip = should_skip_update_fn
 
     @property
-    def inner_opt(self):
+    def inner_opt(self) -> GradientTransformation:
         """The wrapped transformation."""
         return self._opt
 
@@ -194,7 +200,7 @@ class MultiSteps:
                                        "positive integer")
         return k_int
 
-    def init(self, params):
+    def init(self, params: PyTree) -> MultiStepsState:
         """The initial state: counters at 0, zero accumulators, the inner optimizer's state."""
         skip_state = ()
         if self._should_skip is not None:
@@ -203,7 +209,8 @@ class MultiSteps:
         return MultiStepsState(_zero_count(), _zero_count(), self._opt.init(params),
                                tree_util.zeros_like(params), skip_state)
 
-    def update(self, updates, state, params=None):
+    def update(self, updates: PyTree, state: MultiStepsState,
+               params: PyTree | None = None) -> tuple[PyTree, MultiStepsState]:
         """Accumulate ``updates``; on the k-th call return the inner optimizer's updates."""
         skip_state = state.skip_state
         if self._should_skip is not None:
@@ -227,11 +234,11 @@ class MultiSteps:
         return tree_util.zeros_like(updates), MultiStepsState(
             np.asarray(n, np.int32), state.gradient_step, state.inner_opt_state, acc, skip_state)
 
-    def has_updated(self, state):
+    def has_updated(self, state: MultiStepsState) -> Array:
         """True when the last update applied the inner optimizer."""
         return int(state.mini_step) == 0 and int(state.gradient_step) > 0
 
-    def gradient_transformation(self):
+    def gradient_transformation(self) -> GradientTransformation:
         """This accumulator as a plain :class:`GradientTransformation`."""
         return GradientTransformation(self.init, self.update)
 
@@ -245,7 +252,8 @@ class ApplyIfFiniteState(NamedTuple):
     inner_state: Any
 
 
-def apply_if_finite(inner, max_consecutive_errors):
+def apply_if_finite(inner: GradientTransformation,
+                    max_consecutive_errors: int) -> GradientTransformation:
     """Apply ``inner`` only when every update is finite; otherwise return zeros and keep the
     inner state, unless more than ``max_consecutive_errors`` non-finite updates came in a row.
 

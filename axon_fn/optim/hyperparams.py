@@ -54,12 +54,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ..errors import InvalidArgumentError
+from ..typing import DTypeLike
 from .base import GradientTransformation
 
 __all__ = ["InjectHyperparamsState", "inject_hyperparams", "effective_hyperparams"]
@@ -141,7 +142,7 @@ def _scaled(hparams, scales, dtype, where):
     return out
 
 
-def effective_hyperparams(state):
+def effective_hyperparams(state: InjectHyperparamsState) -> dict[str, Any]:
     """The hyperparameters the last update used: ``state.hyperparams`` times
     ``state.hyperparams_scale`` (a new dict; the state is not changed).
 
@@ -154,7 +155,9 @@ def effective_hyperparams(state):
     return _scaled(state.hyperparams, state.hyperparams_scale, None, "effective_hyperparams")
 
 
-def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
+def inject_hyperparams(
+        inner_factory: Callable[..., GradientTransformation], static_args: str | Iterable[str] = (),
+        hyperparam_dtype: DTypeLike | None = None) -> Callable[..., GradientTransformation]:
     """Wrap ``inner_factory`` so that its hyperparameters live in the optimizer state.
 
     Returns a factory taking the same arguments as ``inner_factory``, where any numeric

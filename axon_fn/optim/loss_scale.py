@@ -49,6 +49,7 @@ from .. import tree as tree_util
 from .._core import full_value
 from ..backend import array_module
 from ..errors import InvalidArgumentError, ShapeError
+from ..typing import Array, ArrayLike, PyTree
 
 __all__ = ["NoOpLossScale", "StaticLossScale", "DynamicLossScale", "all_finite", "select_tree"]
 
@@ -86,19 +87,19 @@ class NoOpLossScale(NamedTuple):
     """
 
     @property
-    def loss_scale(self):
+    def loss_scale(self) -> ArrayLike:
         """Always 1."""
         return 1
 
-    def scale(self, tree):
+    def scale(self, tree: PyTree) -> PyTree:
         """``tree`` unchanged."""
         return tree
 
-    def unscale(self, tree):
+    def unscale(self, tree: PyTree) -> PyTree:
         """``tree`` unchanged."""
         return tree
 
-    def adjust(self, grads_finite):
+    def adjust(self, grads_finite: ArrayLike) -> NoOpLossScale:
         """``self``: a no-op scale never changes."""
         del grads_finite
         return self
@@ -116,15 +117,15 @@ class StaticLossScale(NamedTuple):
 
     loss_scale: Any
 
-    def scale(self, tree):
+    def scale(self, tree: PyTree) -> PyTree:
         """Every leaf of ``tree`` times ``loss_scale``."""
         return _scale_tree(tree, self.loss_scale)
 
-    def unscale(self, tree):
+    def unscale(self, tree: PyTree) -> PyTree:
         """Every leaf of ``tree`` times ``1 / loss_scale``."""
         return _scale_tree(tree, 1 / np.asarray(self.loss_scale, np.float64))
 
-    def adjust(self, grads_finite):
+    def adjust(self, grads_finite: ArrayLike) -> StaticLossScale:
         """``self``: a static scale never changes."""
         del grads_finite
         return self
@@ -164,20 +165,21 @@ class DynamicLossScale(_DynamicFields):
 
     __slots__ = ()
 
-    def __new__(cls, loss_scale=2.0 ** 15, counter=0, period=2000, factor=2, min_loss_scale=1):
+    def __new__(cls, loss_scale: ArrayLike = 2.0 ** 15, counter: ArrayLike = 0, period: int = 2000,
+                factor: float = 2, min_loss_scale: float = 1) -> DynamicLossScale:
         return super().__new__(cls, _as_float_scalar(loss_scale, "loss_scale"),
                                _as_int_scalar(counter), period, factor,
                                _as_float_scalar(min_loss_scale, "min_loss_scale"))
 
-    def scale(self, tree):
+    def scale(self, tree: PyTree) -> PyTree:
         """Every leaf of ``tree`` times ``loss_scale``."""
         return _scale_tree(tree, self.loss_scale)
 
-    def unscale(self, tree):
+    def unscale(self, tree: PyTree) -> PyTree:
         """Every leaf of ``tree`` times ``1 / loss_scale``."""
         return _scale_tree(tree, 1 / np.asarray(self.loss_scale, np.float64))
 
-    def adjust(self, grads_finite):
+    def adjust(self, grads_finite: ArrayLike) -> DynamicLossScale:
         """The next loss scale, given whether this step's gradients were all finite (a boolean
         scalar, e.g. from :func:`all_finite`)."""
         finite = _bool_scalar(grads_finite, "DynamicLossScale.adjust", "grads_finite")
@@ -213,7 +215,7 @@ def _bool_scalar(pred, where, name):
     return bool(value)
 
 
-def all_finite(tree):
+def all_finite(tree: PyTree) -> Array:
     """A 0-d boolean array: True when no leaf of ``tree`` holds an inf or a NaN (True for an
     empty tree).
 
@@ -230,7 +232,7 @@ def all_finite(tree):
     return np.asarray(True)
 
 
-def select_tree(pred, a, b):
+def select_tree(pred: ArrayLike, a: PyTree, b: PyTree) -> PyTree:
     """``a`` when the boolean scalar ``pred`` is True, else ``b``; the trees must have the
     same structure and leaf shapes (as ``jax.lax.select`` requires).
 

@@ -30,11 +30,13 @@ import inspect
 import logging
 import math
 import numbers
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..backend import array_module
 from ..errors import AxonTypeError, InvalidArgumentError
+from ..typing import Array, ArrayLike
 
 __all__ = [
     "constant_schedule", "polynomial_schedule", "linear_schedule", "piecewise_constant_schedule",
@@ -43,6 +45,9 @@ __all__ = [
     "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule", "join_schedules",
     "sgdr_schedule",
 ]
+
+Schedule = Callable[[ArrayLike], Array]
+"""A schedule: the step count (an int or a 0-d array) to the value at that step."""
 
 _log = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ def _count_array(count):
     return array_module(count).asarray(count)
 
 
-def constant_schedule(value):
+def constant_schedule(value: float) -> Schedule:
     """A schedule that always returns ``value`` (unchanged, whatever its type).
 
     >>> schedule = constant_schedule(5)
@@ -78,7 +83,8 @@ def constant_schedule(value):
     return lambda count: value
 
 
-def polynomial_schedule(init_value, end_value, power, transition_steps, transition_begin=0):
+def polynomial_schedule(init_value: float, end_value: float, power: float, transition_steps: int,
+                        transition_begin: int = 0) -> Schedule:
     """From ``init_value`` to ``end_value`` along ``(1 - t / transition_steps) ** power``.
 
     The value is ``init_value`` until ``transition_begin``, then
@@ -110,7 +116,8 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
     return schedule
 
 
-def linear_schedule(init_value, end_value, transition_steps, transition_begin=0):
+def linear_schedule(init_value: float, end_value: float, transition_steps: int,
+                    transition_begin: int = 0) -> Schedule:
     """Linear from ``init_value`` to ``end_value``: :func:`polynomial_schedule` with power 1.
 
     >>> schedule = linear_schedule(1.0, 0.0, transition_steps=4, transition_begin=2)
@@ -122,7 +129,8 @@ def linear_schedule(init_value, end_value, transition_steps, transition_begin=0)
                                transition_begin=transition_begin)
 
 
-def piecewise_constant_schedule(init_value, boundaries_and_scales=None):
+def piecewise_constant_schedule(
+        init_value: float, boundaries_and_scales: Mapping[int, float] | None = None) -> Schedule:
     """``init_value`` times the product of every scale whose boundary is ``<= count``.
 
     ``boundaries_and_scales`` maps a step to a non-negative factor; from that step on the value
@@ -152,8 +160,9 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None):
     return schedule
 
 
-def exponential_decay(init_value, transition_steps, decay_rate, transition_begin=0,
-                      staircase=False, end_value=None):
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
+                      transition_begin: int = 0, staircase: bool = False,
+                      end_value: float | None = None) -> Schedule:
     """``init_value * decay_rate ** ((count - transition_begin) / transition_steps)``.
 
     The value is ``init_value`` up to ``transition_begin``. With ``staircase`` the exponent is
@@ -200,7 +209,8 @@ def exponential_decay(init_value, transition_steps, decay_rate, transition_begin
     return schedule
 
 
-def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0):
+def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.0,
+                          exponent: float = 1.0) -> Schedule:
     """Cosine decay from ``init_value`` to ``alpha * init_value`` over ``decay_steps`` steps.
 
     ``init_value * ((1 - alpha) * (0.5 * (1 + cos(pi * t / decay_steps))) ** exponent + alpha)``
@@ -232,7 +242,9 @@ def _cosine_interpolate(start, end, pct):
     return end + (start - end) / 2.0 * (np.cos(np.pi * pct) + 1)
 
 
-def piecewise_interpolate_schedule(interpolate_type, init_value, boundaries_and_scales=None):
+def piecewise_interpolate_schedule(
+        interpolate_type: str, init_value: float,
+        boundaries_and_scales: Mapping[int, float] | None = None) -> Schedule:
     """Linear or cosine interpolation between values that change by a factor at boundaries.
 
     The values at the boundaries are ``init_value`` at step 0 and the running product of the
@@ -275,8 +287,9 @@ def piecewise_interpolate_schedule(interpolate_type, init_value, boundaries_and_
     return schedule
 
 
-def linear_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, pct_final=0.85,
-                             div_factor=25.0, final_div_factor=1e4):
+def linear_onecycle_schedule(transition_steps: int, peak_value: float, pct_start: float = 0.3,
+                             pct_final: float = 0.85, div_factor: float = 25.0,
+                             final_div_factor: float = 1e4) -> Schedule:
     """Three linear phases: up from ``peak_value / div_factor`` to ``peak_value`` by
     ``pct_start * transition_steps``, back down by ``pct_final * transition_steps``, then down
     to ``peak_value / div_factor / final_div_factor`` at ``transition_steps``.
@@ -296,8 +309,8 @@ def linear_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, pct_fi
          transition_steps: 1.0 / final_div_factor})
 
 
-def cosine_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, div_factor=25.0,
-                             final_div_factor=1e4):
+def cosine_onecycle_schedule(transition_steps: int, peak_value: float, pct_start: float = 0.3,
+                             div_factor: float = 25.0, final_div_factor: float = 1e4) -> Schedule:
     """Cosine up from ``peak_value / div_factor`` to ``peak_value`` by
     ``pct_start * transition_steps``, then cosine down to
     ``peak_value / div_factor / final_div_factor`` at ``transition_steps``.
@@ -316,7 +329,7 @@ def cosine_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, div_fa
          int(transition_steps): 1.0 / (div_factor * final_div_factor)})
 
 
-def join_schedules(schedules, boundaries):
+def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     """``schedules[0]`` until ``boundaries[0]``, then ``schedules[1]`` (counted from that
     boundary, i.e. called with ``count - boundaries[0]``), and so on.
 
@@ -346,7 +359,7 @@ def join_schedules(schedules, boundaries):
     return schedule
 
 
-def warmup_constant_schedule(init_value, peak_value, warmup_steps):
+def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps: int) -> Schedule:
     """Linear warmup from ``init_value`` to ``peak_value`` over ``warmup_steps``, then
     constant.
 
@@ -358,8 +371,9 @@ def warmup_constant_schedule(init_value, peak_value, warmup_steps):
                            transition_steps=warmup_steps)
 
 
-def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps,
-                                 end_value=0.0, exponent=1.0):
+def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
+                                 decay_steps: int, end_value: float = 0.0,
+                                 exponent: float = 1.0) -> Schedule:
     """Linear warmup to ``peak_value`` over ``warmup_steps``, then cosine decay to
     ``end_value``. ``decay_steps`` counts the warmup too: the cosine part lasts
     ``decay_steps - warmup_steps`` steps (which must be positive).
@@ -379,9 +393,10 @@ def warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_ste
     return join_schedules(schedules, [warmup_steps])
 
 
-def warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps, transition_steps,
-                                      decay_rate, transition_begin=0, staircase=False,
-                                      end_value=None):
+def warmup_exponential_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
+                                      transition_steps: int, decay_rate: float,
+                                      transition_begin: int = 0, staircase: bool = False,
+                                      end_value: float | None = None) -> Schedule:
     """Linear warmup to ``peak_value`` over ``warmup_steps``, then :func:`exponential_decay`
     from ``peak_value`` (its count starting at the end of the warmup).
 
@@ -400,7 +415,7 @@ def warmup_exponential_decay_schedule(init_value, peak_value, warmup_steps, tran
     return join_schedules(schedules, [warmup_steps])
 
 
-def sgdr_schedule(cosine_kwargs):
+def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
     """SGD with warm restarts: one :func:`warmup_cosine_decay_schedule` per dict of keyword
     arguments in ``cosine_kwargs``, each lasting its ``decay_steps``, joined end to end.
 

@@ -14,7 +14,7 @@ array([1.5])
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
@@ -25,6 +25,7 @@ from .. import tree as tree_util
 from .._core import stageable
 from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError
+from ..typing import DTypeLike, PyTree
 from . import adaptive as _adaptive
 from .adaptive import *  # noqa: F401,F403
 from .adaptive import (
@@ -32,6 +33,7 @@ from .adaptive import (
     _moment, _zero_count, _zeros,
 )
 from .base import EmptyState, GradientTransformation, scale
+from .schedules import Schedule
 
 __all__ = [
     "ScaleByScheduleState", "TraceState", "EmaState", "AddNoiseState", "ZeroNansState",
@@ -83,7 +85,7 @@ class ZeroNansState(NamedTuple):
 # Learning rates -------------------------------------------------------------------------------
 
 
-def scale_by_schedule(step_size_fn):
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     """Multiply updates by ``step_size_fn(count)``, ``count`` being 0 at the first update.
 
     >>> import numpy as np
@@ -110,7 +112,8 @@ def _schedule_transform(fn, sign, where):
     return GradientTransformation(init, update)
 
 
-def scale_by_learning_rate(learning_rate, *, flip_sign=True):
+def scale_by_learning_rate(learning_rate: float | Schedule, *,
+                           flip_sign: bool = True) -> GradientTransformation:
     """Multiply updates by ``-learning_rate`` (``+learning_rate`` without ``flip_sign``); the
     rate is a number or a schedule ``count -> value``.
 
@@ -128,7 +131,8 @@ def scale_by_learning_rate(learning_rate, *, flip_sign=True):
 # Momentum and averages ------------------------------------------------------------------------
 
 
-def trace(decay, nesterov=False, accumulator_dtype=None):
+def trace(decay: float, nesterov: bool = False,
+          accumulator_dtype: DTypeLike | None = None) -> GradientTransformation:
     """Momentum: ``t <- g + decay * t``; outputs ``t`` (or ``g + decay * t`` with
     ``nesterov``).
 
@@ -151,7 +155,8 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
     return GradientTransformation(init, update)
 
 
-def ema(decay, debias=True, accumulator_dtype=None):
+def ema(decay: float, debias: bool = True,
+        accumulator_dtype: DTypeLike | None = None) -> GradientTransformation:
     """Exponential moving average ``e <- (1 - decay) g + decay e``, bias-corrected by
     ``1 - decay^t`` when ``debias``.
 
@@ -177,7 +182,9 @@ def ema(decay, debias=True, accumulator_dtype=None):
 # Weight decay and noise -----------------------------------------------------------------------
 
 
-def add_decayed_weights(weight_decay=0.0, mask=None):
+def add_decayed_weights(
+        weight_decay: float = 0.0,
+        mask: PyTree | Callable[[PyTree], PyTree] | None = None) -> GradientTransformation:
     """Add ``weight_decay * params`` to the updates (decoupled weight decay); ``mask`` (a tree
     of bools or a function of the params) limits it to some leaves.
 
@@ -211,7 +218,7 @@ def _noise_std(count, *, eta, gamma):
     return np.float64((eta / float(int(count)) ** gamma) ** 0.5)
 
 
-def add_noise(eta, gamma, seed):
+def add_noise(eta: float, gamma: float, seed: int) -> GradientTransformation:
     """Add Gaussian noise of variance ``eta / (t + 1)^gamma`` (t counting from 0), drawn with
     explicit keys from ``axon_fn.random.key(seed)``.
 
@@ -250,7 +257,7 @@ def add_noise(eta, gamma, seed):
 # Clipping -------------------------------------------------------------------------------------
 
 
-def clip(max_delta):
+def clip(max_delta: float) -> GradientTransformation:
     """Clip every update element to ``[-max_delta, max_delta]``.
 
     >>> import numpy as np
@@ -270,7 +277,7 @@ def clip(max_delta):
     return GradientTransformation(init, update)
 
 
-def clip_by_global_norm(max_norm):
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     """Rescale all updates together so that their global norm is at most ``max_norm``.
 
     >>> import numpy as np
@@ -305,7 +312,7 @@ def _rms(x):
     return ops.sqrt(ops.mean(ops.multiply(x, x)))
 
 
-def clip_by_block_rms(threshold):
+def clip_by_block_rms(threshold: float) -> GradientTransformation:
     """Divide each leaf by ``max(1, rms(leaf) / threshold)`` (Adafactor's update clipping).
 
     >>> import numpy as np
@@ -335,7 +342,8 @@ def _safe_norm(x, min_norm):
     return ops.where(ops.less_equal(norm, min_norm), ops.full_like(norm, min_norm), norm)
 
 
-def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+def scale_by_trust_ratio(min_norm: float = 0.0, trust_coefficient: float = 1.0,
+                         eps: float = 0.0) -> GradientTransformation:
     """LARS/LAMB's layer-wise trust ratio: each leaf's update times
     ``trust_coefficient * ||param|| / (||update|| + eps)`` (1 when either norm is 0).
 
@@ -369,7 +377,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
     return GradientTransformation(init, update)
 
 
-def scale_by_param_block_rms(min_scale=1e-3):
+def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
     """Each leaf's update times ``max(rms(param), min_scale)`` (Adafactor's relative step).
 
     >>> import numpy as np
@@ -391,7 +399,7 @@ def scale_by_param_block_rms(min_scale=1e-3):
     return GradientTransformation(init, update)
 
 
-def scale_by_param_block_norm(min_scale=1e-3):
+def scale_by_param_block_norm(min_scale: float = 1e-3) -> GradientTransformation:
     """Each leaf's update times ``max(||param||, min_scale)``.
 
     >>> import numpy as np
@@ -416,7 +424,7 @@ def scale_by_param_block_norm(min_scale=1e-3):
 # Miscellaneous --------------------------------------------------------------------------------
 
 
-def centralize():
+def centralize() -> GradientTransformation:
     """Gradient centralization: subtract from each leaf of rank >= 2 its mean over all axes
     but the first.
 
@@ -440,7 +448,7 @@ def centralize():
     return GradientTransformation(init, update)
 
 
-def keep_params_nonnegative():
+def keep_params_nonnegative() -> GradientTransformation:
     """Shrink updates that would make a parameter negative so that it lands on 0 instead.
 
     >>> import numpy as np
@@ -459,7 +467,7 @@ def keep_params_nonnegative():
     return GradientTransformation(init, update)
 
 
-def zero_nans():
+def zero_nans() -> GradientTransformation:
     """Replace NaNs in the updates by 0; the state records, per leaf, whether a NaN was seen.
 
     >>> import numpy as np

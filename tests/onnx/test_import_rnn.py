@@ -107,8 +107,18 @@ def _model(op, arrays, *, outputs=None, feeds=("X", "sequence_lens"), layout=0, 
                               [helper.make_tensor_value_info(o, elem, shapes[o])
                                for o in outputs if o],
                               initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = _make_model(graph, opset)
     onnx.checker.check_model(model)
+    return model
+
+
+def _make_model(graph, opset):
+    """A model at a low IR version that its opset allows and every onnxruntime reads (the
+    newest onnx writes an IR version that older onnxruntime releases refuse; below IR 4 an
+    initializer must also be a graph input)."""
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = max(helper.find_min_ir_version_for(opsets), 4)
     return model
 
 
@@ -304,7 +314,7 @@ def test_shared_weights():
          value("sequence_lens", TensorProto.INT32, ["batch"])],
         [value("h1", TensorProto.FLOAT, None), value("h2", TensorProto.FLOAT, None)],
         initializer=[numpy_helper.from_array(arrays[n], n) for n in ("W", "R", "B")])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    proto = _make_model(graph, 14)
     feeds = {"X": arrays["X"], "X2": x2, "sequence_lens": LENGTHS}
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = session.run(["h1", "h2"], feeds)
@@ -357,7 +367,7 @@ def test_invalid_attributes(attrs, message):
         [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, arrays["X"].shape)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         initializer=[numpy_helper.from_array(arrays[n], n) for n in ("W", "R")])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    proto = _make_model(graph, 14)
     with pytest.raises(OnnxImportError, match=message):
         import_model(proto)
 
