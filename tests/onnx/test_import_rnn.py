@@ -243,11 +243,12 @@ def test_activations(op, direction, activations, alpha, beta):
 def test_activation_defaults_follow_the_onnx_operators():
     # The spec gives activations the defaults of the ONNX operators of the same name
     # (ThresholdedRelu alpha=1, Affine alpha=1 beta=0); onnxruntime takes 0 when they are
-    # left out, so the reference is onnxruntime with the defaults written out.
+    # left out, so the reference is onnxruntime with the defaults written out, one value per
+    # activation (older onnxruntime releases read the lists by position and abort when short).
     arrays = _arrays("RNN", "bidirectional", lengths=LENGTHS)
     written = _onnxruntime("RNN", arrays, direction="bidirectional",
                            activations=["ThresholdedRelu", "Affine"],
-                           activation_alpha=[1.0, 1.0], activation_beta=[0.0])
+                           activation_alpha=[1.0, 1.0], activation_beta=[0.0, 0.0])
     got, _, _ = _imported("RNN", arrays, direction="bidirectional",
                           activations=["ThresholdedRelu", "Affine"])
     for name, value in written.items():
@@ -331,6 +332,9 @@ def test_opsets(op, opset):
     _assert_matches(op, arrays, direction="bidirectional", opset=opset)
 
 
+@pytest.mark.skipif(tuple(int(v) for v in ort.__version__.split(".")[:2]) < (1, 32),
+                    reason="older onnxruntime releases leave an empty row's Y_h uninitialized "
+                           "(1.23 returns whatever memory held); 1.32 writes zeros")
 def test_empty_sequence_ends_in_zero_states():
     # A row of length 0 writes zeros to Y and, as onnxruntime does, to Y_h and Y_c too.
     for op in GATES:
