@@ -6,6 +6,8 @@ message starts with.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
@@ -16,6 +18,17 @@ _FLOATS = (np.float16, np.float32, np.float64)
 def is_int(value):
     """True for Python and numpy integers, but not for bools."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real_scalar(value):
+    """True for a concrete real number: a Python or numpy int or float, or a 0-d array of an
+    integer or floating dtype; not for bools."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == () and (
+        np.dtype(value.dtype).kind in "iuf")
 
 
 def shape_argument(shape, where):

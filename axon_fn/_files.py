@@ -1,5 +1,5 @@
 """Files under the readers and writers of :mod:`axon_fn.serialization`: atomic writes that clean
-up after an interrupted one, and archive readers that turn any damage into an
+up after an interrupted one, the ``.npz`` and ``.safetensors`` writers, and archive readers that turn any damage into an
 :class:`~axon_fn.InvalidArgumentError` naming the path, never into a huge allocation.
 
 A reader trusts nothing in the file: before an array is allocated, the size its ``.npy`` header
@@ -37,6 +37,8 @@ HEADER_KEY = "__axon_fn__"
 # deflate cannot expand data more than ~1032 times; bzip2 and lzma are allowed more headroom
 _MAX_RATIO = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1100}
 _OTHER_RATIO = 100_000
+_SAFETENSORS_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                       "uint64", "float16", "float32", "float64"}
 _DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
            zlib.error, struct.error, NotImplementedError, OverflowError)
 
@@ -179,6 +181,40 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], Any], where: str) -> No
         os.close(dir_fd)
 
 
+def is_safetensors(path: str) -> bool:
+    """Whether ``path`` names a ``.safetensors`` file (else it is an ``.npz`` archive)."""
+    return path.lower().endswith(".safetensors")
+
+
+# Writers -------------------------------------------------------------------------------------
+
+
+def write_npz(file: IO[bytes], header: str, arrays: dict) -> None:
+    """Write the zip archive ``np.savez`` would write (stored, zip64), header first."""
+    members = {HEADER_KEY: np.frombuffer(header.encode("utf-8"), dtype=np.uint8)}
+    members.update(arrays)
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in members.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def safetensors_bytes(where: str, path: str, header: str, arrays: dict) -> bytes:
+    """The ``.safetensors`` file holding ``arrays``, with ``header`` in its metadata."""
+    st_numpy, _ = safetensors_modules(where, path)
+    supported = set(_SAFETENSORS_DTYPES)
+    if "C64" in getattr(st_numpy, "_TYPES", {}):
+        supported.add("complex64")
+    tensors = {}
+    for name, array in arrays.items():
+        if array.dtype.name not in supported:
+            raise AxonTypeError(f"{where}: the array at '{name}' has dtype {array.dtype}, which "
+                                f"safetensors cannot store; use a '.npz' path instead")
+        # np.ascontiguousarray would turn a 0-d array into shape (1,)
+        tensors[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    return st_numpy.save(tensors, metadata={HEADER_KEY: header})
+
+
 # Readers -------------------------------------------------------------------------------------
 
 
@@ -313,5 +349,4 @@ class SafetensorsReader:
 def open_reader(path: Any, where: str):
     """The reader for ``path``: safetensors for a ``.safetensors`` name, else npz."""
     path = as_path(path, where)
-    is_safetensors = path.lower().endswith(".safetensors")
-    return (SafetensorsReader if is_safetensors else NpzReader)(path, where)
+    return (SafetensorsReader if is_safetensors(path) else NpzReader)(path, where)

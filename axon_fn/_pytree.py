@@ -23,12 +23,8 @@ for _name in _NAMESPACED:
 del _name
 
 
-def tree_unflatten(treespec, leaves):
-    """``optree.tree_unflatten`` (a structure carries its namespace already)."""
-    return optree.tree_unflatten(treespec, leaves)
-
-
 def __getattr__(name):
+    """The rest of optree as it is (``tree_unflatten`` too: a structure carries its namespace)."""
     return getattr(optree, name)
 
 

@@ -62,7 +62,7 @@ def _default_name(p):
     return _literal(p.default) or f"_d_{p.name}"
 
 
-def _source_params(params, defaults):
+def _source_params(params):
     """The parameter list as source, each default spelled by :func:`_default_name`, so that an
     argument left out is its default by identity, which the generated checks test first."""
     parts, kind = [], None
@@ -142,7 +142,8 @@ def numpy_signature_op(prim, signature, *, fast, bind, explain, refuse, cast, no
     kw_dict = "{" + ", ".join(f"{s!r}: {s}" for s in passed) + "}"
     impl_defaults = {p.name: p.default for p in inspect.signature(prim.impl).parameters.values()
                      if p.kind is p.KEYWORD_ONLY}
-    record = ["    _p = {}"]  # the settings recorded off the fast path: those not at default
+    # the settings recorded off the fast path: (name, value source, only when not at default)
+    entries = []
     for s in passed:
         value = s
         if s in normalize:
@@ -153,21 +154,20 @@ def numpy_signature_op(prim, signature, *, fast, bind, explain, refuse, cast, no
         same_default = default is not inspect.Parameter.empty and (
             impl_defaults[s] is default or (type(impl_defaults[s]) is type(default)
                                             and impl_defaults[s] == default))
-        if same_default:
-            record.append(f"    if {s} is not {_default_name(sig.parameters[s])}:\n"
-                          f"        _p[{s!r}] = {value}")
-        else:
-            record.append(f"    _p[{s!r}] = {value}")
-    if all(not line.startswith("    if ") for line in record[1:]):
-        record = ["    _p = {" + ", ".join(line.split("] = ", 1)[0].split("[", 1)[1] + ": "
-                                        + line.split("] = ", 1)[1] for line in record[1:]) + "}"]
+        entries.append((s, value, same_default))
+    if any(conditional for _, _, conditional in entries):
+        record = ["    _p = {}"] + [
+            (f"    if {s} is not {_default_name(sig.parameters[s])}:\n        _p[{s!r}] = {value}"
+             if conditional else f"    _p[{s!r}] = {value}") for s, value, conditional in entries]
+    else:  # every setting is recorded: one dict literal
+        record = ["    _p = {" + ", ".join(f"{s!r}: {value}" for s, value, _ in entries) + "}"]
     if missing:  # settings numpy's signature does not spell: keyword-only, required
         raise TypeError(f"{prim.name}: signature lacks the settings {missing}")
     test = " and ".join(f"type({a}) in _fast" for a in arrays) or "True"
     call_args = ", ".join(arrays + ([kw_call] if kw_call else []))
     body = "\n".join(lines)
     source = (
-        f"def {prim.name}({_source_params(params, defaults)}):\n"
+        f"def {prim.name}({_source_params(params)}):\n"
         f"{body}\n"
         f"    if {test}:\n"
         f"        try:\n"

@@ -221,7 +221,7 @@ def _state_leaves(program, state, where, strict=False):
     the model it was cut from; a stray parameter inside one of the model's layers is refused."""
     declared = program.parameters()
     found = {}
-    for part in ("trainable", "state", "frozen"):
+    for part in ("trainable", "frozen", "state"):  # _param_provider's order: the same value wins
         for path, value in flatten_paths(getattr(state, part)).items():
             found.setdefault(path, (part, value))
     layers = {path[:-1] for path in declared}

@@ -259,9 +259,9 @@ def _ratio_value(metric):
 
 
 def _ratio_metric(metric, y_true, y_pred, threshold, average, sparse):
-    counts = _ratio_counts(metric)(y_true, y_pred, threshold=threshold, average=average,
-                                   sparse=sparse)
-    return _ratio_value(metric)(counts, average=average)
+    count, value = COUNTED[metric]
+    return value(count(y_true, y_pred, threshold=threshold, average=average, sparse=sparse),
+                 average=average)
 
 
 def true_positives(y_true: ArrayLike, y_pred: ArrayLike, *, threshold: float = 0.5) -> float:

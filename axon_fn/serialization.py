@@ -41,15 +41,14 @@ from __future__ import annotations
 import copy
 import json
 import math
-import zipfile
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from . import _pytree
 from ._core import AbstractArray
-from ._files import HEADER_KEY, SafetensorsReader, as_path, atomic_write, open_reader
-from ._files import safetensors_modules as _safetensors
+from ._files import (HEADER_KEY, SafetensorsReader, as_path, atomic_write, is_safetensors,
+                     open_reader, safetensors_bytes, write_npz)
 from .backend import is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .model_state import ModelState
@@ -61,8 +60,6 @@ FORMAT = "axon_fn"
 VERSION = 1
 _RESERVED = {HEADER_KEY, "__metadata__"}  # "__metadata__" is safetensors' own header entry
 _ARRAY_KINDS = "biufc"  # bool, signed and unsigned ints, floats, complex
-_SAFETENSORS_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                       "uint64", "float16", "float32", "float64"}
 _LEAVES = ("leaves must be numpy arrays (numeric or bool dtype), numpy scalars, or Python int, "
            "float, bool, str or None")
 
@@ -89,10 +86,6 @@ def _kind_of(value):
 
 def _is_namedtuple(value):
     return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
-
-
-def _is_safetensors(path):
-    return path.lower().endswith(".safetensors")
 
 
 # Encoding -------------------------------------------------------------------------------------
@@ -186,40 +179,15 @@ def _header(kind, node):
 # Writing --------------------------------------------------------------------------------------
 
 
-def _write_npz(file, header, arrays):
-    """Write the zip archive ``np.savez`` would write (stored, zip64), header first."""
-    members = {HEADER_KEY: np.frombuffer(header.encode("utf-8"), dtype=np.uint8)}
-    members.update(arrays)
-    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, array in members.items():
-            with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _safetensors_bytes(where, path, header, arrays):
-    st_numpy, _ = _safetensors(where, path)
-    supported = set(_SAFETENSORS_DTYPES)
-    if "C64" in getattr(st_numpy, "_TYPES", {}):
-        supported.add("complex64")
-    tensors = {}
-    for name, array in arrays.items():
-        if array.dtype.name not in supported:
-            raise AxonTypeError(f"{where}: the array at '{name}' has dtype {array.dtype}, which "
-                                f"safetensors cannot store; use a '.npz' path instead")
-        # np.ascontiguousarray would turn a 0-d array into shape (1,)
-        tensors[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
-    return st_numpy.save(tensors, metadata={HEADER_KEY: header})
-
-
 def _save(tree, path, kind, where):
     path = as_path(path, where)
     encoder = _Encoder(where)
     header = _header(kind, encoder.encode(tree))
-    if _is_safetensors(path):
-        data = _safetensors_bytes(where, path, header, encoder.arrays)
+    if is_safetensors(path):
+        data = safetensors_bytes(where, path, header, encoder.arrays)
         atomic_write(path, lambda file: file.write(data), where)
     else:
-        atomic_write(path, lambda file: _write_npz(file, header, encoder.arrays), where)
+        atomic_write(path, lambda file: write_npz(file, header, encoder.arrays), where)
 
 
 # Reading --------------------------------------------------------------------------------------

@@ -26,8 +26,6 @@ import pathlib
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from kmnist_cnn import accuracy, batches, cnn, cross_entropy, load_kmnist  # noqa: E402

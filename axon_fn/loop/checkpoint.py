@@ -25,10 +25,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Iterable
 
-from .._files import as_path, check_is_file, damaged
+from .._files import as_path, atomic_write, check_is_file, damaged
 from ..errors import AxonTypeError, InvalidArgumentError
-from ..serialization import (atomic_write, is_named_tuple_class, named_tuples_by_name,
-                             read_tree, save_tree)
+from ..serialization import is_named_tuple_class, named_tuples_by_name, read_tree, save_tree
 from ..typing import PathLike
 
 __all__ = ["save_checkpoint", "load_checkpoint"]

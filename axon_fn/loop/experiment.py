@@ -49,7 +49,7 @@ import numpy as np
 from .. import distributed
 from ..backend import is_gpu_array
 from ..errors import AxonTypeError, InvalidArgumentError
-from ..serialization import atomic_write
+from .._files import atomic_write
 from ..typing import PathLike
 
 if TYPE_CHECKING:
@@ -464,15 +464,13 @@ class Experiment:
         _check_file_name(where, "name", name)
         folder = os.path.join(self.path, _ARTIFACTS)
         target = os.path.join(folder, name)
-        if not distributed.is_writer():
-            pass
-        elif source is None:
+        if distributed.is_writer():  # other ranks of a distributed job write nothing
             os.makedirs(folder, exist_ok=True)
-            _atomic_write(target, data)
-        else:
-            os.makedirs(folder, exist_ok=True)
-            with open(source, "rb") as file:
-                atomic_write(target, lambda out: shutil.copyfileobj(file, out), where)
+            if source is None:
+                _atomic_write(target, data)
+            else:
+                with open(source, "rb") as file:
+                    atomic_write(target, lambda out: shutil.copyfileobj(file, out), where)
         if name not in self.artifacts:
             self.artifacts.append(name)
         return target

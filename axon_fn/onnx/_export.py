@@ -19,6 +19,7 @@ from ..build import _as_input_dict, _as_state, _check_inputs
 from .._program import compile_graph
 from ..graph.node import Node
 from ..model_state import ModelState
+from ..staging import _live_steps
 from ..typing import ArrayLike, PathLike, PyTree
 from ._common import OnnxExportError, require_onnx
 from ._export_graph import Graph, Value
@@ -43,17 +44,6 @@ UNEXPORTED = {  # primitive -> why it has no rule, by design
 }
 
 OPSETS = range(13, 22)
-
-
-def _live(steps, outputs):
-    """Indices of the steps some output depends on (every step is pure)."""
-    needed, live = set(outputs), []
-    for i in range(len(steps) - 1, -1, -1):
-        outs = steps[i][3]
-        if any(o in needed for o in ((outs,) if type(outs) is int else outs)):
-            needed.update(steps[i][1])
-            live.append(i)
-    return live[::-1]
 
 
 def _has_batch(obj):
@@ -157,9 +147,11 @@ def _describe_missing(missing):
 def _emit_steps(g, t, steps, constants, dims, table):
     missing, seen = [], set()
     outputs = [leaf for _, leaf in t.outputs if type(leaf) is int]
-    for i in _live(steps, outputs):
-        fn, ins, params, out = steps[i]
-        layer, op = t.layers[i]
+    live = {id(step) for step in _live_steps(steps, outputs)}
+    for step, (layer, op) in zip(steps, t.layers):
+        if id(step) not in live:
+            continue
+        fn, ins, params, out = step
         prim = table.get(id(fn))
         if prim is None:
             what = (f"calls {getattr(fn, '__name__', fn)!r}, a host function recorded as one "

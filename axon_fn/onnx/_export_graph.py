@@ -145,9 +145,12 @@ class Graph:
             self._batch = self.node("Gather", [shape, self.ints([0])], axis=0)
         return self._batch
 
+    def _batch_times(self, k):
+        """``[k * B]``, a 1-D int64 tensor."""
+        return self.batch() if k == 1 else self.node("Mul", [self.batch(), self.ints([k])])
+
     def batch_scalar(self, k, dtype):
-        n = self.batch() if k == 1 else self.node("Mul", [self.batch(), self.ints([k])])
-        n = self.node("Squeeze", [n, self.ints([0])])
+        n = self.node("Squeeze", [self._batch_times(k), self.ints([0])])
         return self.cast(n, np.int64, dtype)
 
     def shape_tensor(self, dims):
@@ -160,8 +163,7 @@ class Graph:
                 if run:
                     parts.append(self.ints(run))
                     run = []
-                parts.append(self.batch() if d.k == 1 else
-                             self.node("Mul", [self.batch(), self.ints([d.k])]))
+                parts.append(self._batch_times(d.k))
             else:
                 run.append(int(d))
         if run:

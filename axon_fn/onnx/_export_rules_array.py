@@ -13,6 +13,7 @@ import numpy as np
 
 from ._common import OnnxExportError
 from ._export_registry import rule as _rule
+from ._export_rules_math import _axes
 from ._export_graph import INT64_MAX, INT64_MIN
 from ._export_trace import Batch
 
@@ -60,8 +61,7 @@ def _broadcast_to(g, ins, out, shape):
 
 @_rule("expand_dims")
 def _expand_dims(g, ins, out, axis):
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return g.node("Unsqueeze", [g.get(ins[0]), g.ints(sorted(int(a) % out.ndim for a in axes))])
+    return g.node("Unsqueeze", [g.get(ins[0]), g.ints(_axes(axis, out.ndim))])
 
 
 @_rule("squeeze")
@@ -70,8 +70,7 @@ def _squeeze(g, ins, out, axis=None):
     if axis is None:
         axes = [i for i, d in enumerate(x.dims) if d == 1 and not _is_batch(d)]
     else:
-        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        axes = sorted(int(a) % x.ndim for a in axes)
+        axes = _axes(axis, x.ndim)
     if not axes:
         return g.node("Identity", [g.get(x)])
     return g.node("Squeeze", [g.get(x), g.ints(axes)])

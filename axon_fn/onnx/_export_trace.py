@@ -23,8 +23,8 @@ from ..model_state import flatten_paths
 from ..nn.combine import _cond
 from ._common import OnnxExportError
 
-__all__ = ["Batch", "BatchConst", "StepsDiffer", "Trace", "trace", "primitive_of",
-           "primitive_table", "merge_traces"]
+__all__ = ["Batch", "BatchConst", "StepsDiffer", "Trace", "trace", "primitive_table",
+           "merge_traces"]
 
 
 class Batch:
@@ -176,12 +176,6 @@ def trace(model, inputs, state):
                  len(paths) == 1 and paths[0] == ())
 
 
-def primitive_of(fn, table):
-    """The Primitive a recorded step's function belongs to, or None (a ``stageable`` host
-    function, a call with staged settings)."""
-    return table.get(id(fn))
-
-
 def primitive_table():
     """``{id(function): Primitive}`` for every function a step may record."""
     table = {}
@@ -293,14 +287,14 @@ def merge_traces(t1, t2, b1, b2, table):
     values as :class:`Batch` / :class:`BatchConst`, and each slot's dims (ints or Batch)."""
     if len(t1.steps) != len(t2.steps):
         i = next((i for i, (a, b) in enumerate(zip(t1.steps, t2.steps))
-                  if primitive_of(a[0], table) is not primitive_of(b[0], table)),
+                  if table.get(id(a[0])) is not table.get(id(b[0]))),
                  min(len(t1.steps), len(t2.steps)))
         _refuse((t1, t2), i, f"the model made {len(t1.steps)} primitive calls at batch size "
                              f"{b1} and {len(t2.steps)} at {b2}, the first different one here",
                 StepsDiffer)
     steps = []
     for i, (s1, s2) in enumerate(zip(t1.steps, t2.steps)):
-        p1, p2 = primitive_of(s1[0], table), primitive_of(s2[0], table)
+        p1, p2 = table.get(id(s1[0])), table.get(id(s2[0]))
         if p1 is not p2 or s1[1] != s2[1] or s1[3] != s2[3]:
             _refuse((t1, t2), i, f"its primitive calls differ ({getattr(p1, 'name', s1[0])} "
                                  f"and {getattr(p2, 'name', s2[0])})", StepsDiffer)

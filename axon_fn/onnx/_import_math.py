@@ -14,6 +14,7 @@ import numpy as np
 from .. import ops
 from ..nn import dense
 from ._import_registry import handles
+from ._import_shape import _axes
 
 __all__ = []
 
@@ -188,8 +189,7 @@ def _cast_op(ctx):
 
 @handles("CastLike")
 def _cast_like_op(ctx):
-    target = ctx.input(1)
-    dtype = target.dtype if target.dtype is not None else None
+    dtype = ctx.input(1).dtype
     if dtype is None:
         return ctx.apply(lambda x, like: _cast(x, dtype=like.dtype), ctx.inputs[:2])
     return ctx.apply(_cast, ctx.inputs[:1], dtype=dtype.name)
@@ -276,12 +276,7 @@ handles("Hardmax")(_softmax_family(_hardmax))
 def _reduce_axes(ctx, axes_input_since):
     """The reduced axes (a tuple, or None for all) and keepdims, from the attribute or, from
     ``axes_input_since`` on, the second input."""
-    if ctx.opset >= axes_input_since:
-        axes = ctx.constant(1, "axes")
-        axes = None if axes is None else tuple(int(a) for a in np.ravel(axes))
-    else:
-        axes = ctx.attr("axes")
-        axes = None if axes is None else tuple(int(a) for a in axes)
+    axes = _axes(ctx, 1, axes_input_since)
     if axes == ():
         axes = "noop" if ctx.attr("noop_with_empty_axes", 0) else None
     return axes, bool(ctx.attr("keepdims", 1))

@@ -23,7 +23,7 @@ __all__ = []
 # Geometry shared by convolutions and pooling ------------------------------------------------------
 
 
-def _spatial_attrs(ctx, nd, kernel):
+def _spatial_attrs(ctx, nd):
     """strides, dilations and the explicit ``(lo, hi)`` pads of a window op, or the auto_pad
     mode ("SAME_UPPER", "SAME_LOWER") when the pads depend on the input size."""
     strides = tuple(ctx.attr("strides", [1] * nd))
@@ -40,12 +40,14 @@ def _spatial_attrs(ctx, nd, kernel):
 def _same_pads(spatial, kernel, strides, dilations, mode):
     """auto_pad SAME_*: the output is ceil(size / stride), the odd pad at the end (UPPER) or
     the start (LOWER)."""
-    pairs = []
-    for size, k, s, d in zip(spatial, kernel, strides, dilations):
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, large = total // 2, total - total // 2
-        pairs.append((small, large) if mode == "SAME_UPPER" else (large, small))
-    return tuple(pairs)
+    return tuple(_split_pad(max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0), mode)
+                 for size, k, s, d in zip(spatial, kernel, strides, dilations))
+
+
+def _split_pad(total, mode):
+    """``total`` padding as ``(lo, hi)``, the odd one at the end (SAME_UPPER) or the start."""
+    small, large = total // 2, total - total // 2
+    return (small, large) if mode == "SAME_UPPER" else (large, small)
 
 
 def _resolve_pads(x, pads, kernel, strides, dilations):
@@ -71,8 +73,7 @@ def _conv_op(ctx):
     kernel = ctx.exclusive_param(1)
     weight = ctx.input(1)
     nd = (len(weight.shape) if weight.shape is not None else 4) - 2
-    window = tuple(ctx.attr("kernel_shape", weight.shape[2:] if weight.shape else ()))
-    strides, dilations, pads = _spatial_attrs(ctx, nd, window)
+    strides, dilations, pads = _spatial_attrs(ctx, nd)
     group = int(ctx.attr("group", 1))
     bias = ctx.exclusive_param(2)
     x = ctx.input(0)
@@ -123,9 +124,7 @@ def _transpose_pads(spatial, spans, strides, output_padding, output_shape, mode)
     pairs = []
     for i, (size, span, s, extra) in enumerate(zip(spatial, spans, strides, output_padding)):
         target = output_shape[i] if output_shape is not None else size * s
-        total = max(s * (size - 1) + extra + span - target, 0)
-        small, large = total // 2, total - total // 2
-        pairs.append((small, large) if mode == "SAME_UPPER" else (large, small))
+        pairs.append(_split_pad(max(s * (size - 1) + extra + span - target, 0), mode))
     return tuple(pairs)
 
 
@@ -133,7 +132,7 @@ def _transpose_pads(spatial, spans, strides, output_padding, output_shape, mode)
 def _conv_transpose_op(ctx):
     weight = ctx.input(1)
     nd = (len(weight.shape) if weight.shape is not None else 4) - 2
-    strides, dilations, pads = _spatial_attrs(ctx, nd, None)
+    strides, dilations, pads = _spatial_attrs(ctx, nd)
     output_shape = ctx.attr("output_shape")
     if output_shape is not None:
         output_shape = tuple(int(v) for v in output_shape)[-nd:]
@@ -271,7 +270,7 @@ def _avg_pool(x, *, kernel, strides, pads, ceil_mode, count_include_pad):
 
 def _window(ctx):
     kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
-    strides, dilations, pads = _spatial_attrs(ctx, len(kernel), kernel)
+    strides, dilations, pads = _spatial_attrs(ctx, len(kernel))
     return kernel, strides, dilations, pads
 
 

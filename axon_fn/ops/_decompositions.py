@@ -58,10 +58,6 @@ def _matrix(name, a):
     return shape
 
 
-def _float(a):
-    return float_dtype(a)
-
-
 # solve -------------------------------------------------------------------------------------------
 
 
@@ -124,7 +120,7 @@ def _cholesky_vjp(g, ell, a):
 
 
 def _cholesky_rule(a):
-    return AbstractArray(_square("cholesky", a), _float(a))
+    return AbstractArray(_square("cholesky", a), float_dtype(a))
 
 
 cholesky = primitive(
@@ -150,8 +146,8 @@ def _qr_rule(a, *, mode, part):
         raise ShapeError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
     q_cols, r_rows = (k, k) if mode == "reduced" else (m, m)
     if part == "q":
-        return AbstractArray(shape[:-2] + (m, q_cols), _float(a))
-    return AbstractArray(shape[:-2] + (r_rows, n), _float(a))
+        return AbstractArray(shape[:-2] + (m, q_cols), float_dtype(a))
+    return AbstractArray(shape[:-2] + (r_rows, n), float_dtype(a))
 
 
 def _qr_impl(xp, a, *, mode, part):
@@ -190,10 +186,10 @@ def _svd_rule(a, *, full_matrices, part):
     k = min(m, n)
     batch = shape[:-2]
     if part == "s":
-        return AbstractArray(batch + (k,), _float(a))
+        return AbstractArray(batch + (k,), float_dtype(a))
     if part == "u":
-        return AbstractArray(batch + (m, m if full_matrices else k), _float(a))
-    return AbstractArray(batch + (n if full_matrices else k, n), _float(a))
+        return AbstractArray(batch + (m, m if full_matrices else k), float_dtype(a))
+    return AbstractArray(batch + (n if full_matrices else k, n), float_dtype(a))
 
 
 def _svd_impl(xp, a, *, full_matrices, part):
@@ -218,13 +214,13 @@ def _svd_vjp(g, ans, a, *, full_matrices, part):
                           f"for square matrices, got shape {shape_of(a)}; pass "
                           "full_matrices=False")
     u = _svd_part(a, full_matrices=False, part="u")
-    s = _svd_part(a, full_matrices=False, part="s")
     vh = _svd_part(a, full_matrices=False, part="vh")
+    if part == "s":  # the common case: U diag(gs) V^T
+        return _mm(multiply(u, expand_dims(g, -2)), vh)
+    s = _svd_part(a, full_matrices=False, part="s")
     v = _t(vh)
     s_row = expand_dims(s, -2)
     s_col = expand_dims(s, -1)
-    if part == "s":  # the common case: U diag(gs) V^T
-        return _mm(multiply(u, expand_dims(g, -2)), vh)
     f = _off_diagonal_inverse(subtract(multiply(s_row, s_row), multiply(s_col, s_col)))
     if part == "u":
         gu = g
@@ -250,8 +246,8 @@ svd_part = _svd_part
 def _eigh_rule(a, *, UPLO, part):  # noqa: N803 - numpy's name
     shape = _square("eigh", a)
     if part == "w":
-        return AbstractArray(shape[:-1], _float(a))
-    return AbstractArray(shape, _float(a))
+        return AbstractArray(shape[:-1], float_dtype(a))
+    return AbstractArray(shape, float_dtype(a))
 
 
 def _eigh_impl(xp, a, *, UPLO, part):  # noqa: N803
@@ -282,7 +278,7 @@ eigh_part = _eigh_part
 
 def _slogdet_rule(a, *, part):
     shape = _square("slogdet", a)
-    return AbstractArray(shape[:-2], _float(a))
+    return AbstractArray(shape[:-2], float_dtype(a))
 
 
 def _slogdet_impl(xp, a, *, part):

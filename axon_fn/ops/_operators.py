@@ -31,10 +31,6 @@ def _transpose(self, *axes):
 
 shape_ops = shape
 
-def _method(fn):
-    """``fn`` as an array method: ``x.sum(1)`` is ``sum(x, 1)``, numpy's arguments and all."""
-    return lambda self, *args, **kwargs: fn(self, *args, **kwargs)
-
 
 def _round(self, decimals=0):
     return ew.round(self, decimals)
@@ -54,12 +50,11 @@ _METHODS = {
     "__eq__": ew.equal, "__ne__": ew.not_equal,
     "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
     "__invert__": ew.logical_not,
-    "sum": _method(reductions.sum), "mean": _method(reductions.mean),
-    "max": _method(reductions.max), "min": _method(reductions.min),
-    "prod": _method(reductions.prod), "var": _method(reductions.var),
-    "std": _method(reductions.std), "cumsum": _method(reductions.cumsum),
-    "argmax": _method(reductions.argmax), "argmin": _method(reductions.argmin),
-    "clip": _method(ew.clip), "squeeze": _method(shape.squeeze),
+    # plain functions bind as methods: ``x.sum(1)`` is ``sum(x, 1)``, numpy's arguments and all
+    "sum": reductions.sum, "mean": reductions.mean, "max": reductions.max, "min": reductions.min,
+    "prod": reductions.prod, "var": reductions.var, "std": reductions.std,
+    "cumsum": reductions.cumsum, "argmax": reductions.argmax, "argmin": reductions.argmin,
+    "clip": ew.clip, "squeeze": shape.squeeze,
     "ravel": lambda self, order="C": shape.reshape(self, (-1,), order),
     "flatten": lambda self, order="C": shape.reshape(self, (-1,), order),
     "dot": lambda self, b, out=None: _dot()(self, b),

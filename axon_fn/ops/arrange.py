@@ -24,7 +24,7 @@ from .creation import zeros_like
 from .einsum import tensordot
 from .elementwise import multiply, where
 from .indexing import getitem, index_add
-from .manipulation import _slice_axis, concatenate, split
+from .manipulation import _cast, _slice_axis, concatenate, split
 from .reductions import sum as reduce_sum
 from .shape import reshape, transpose
 
@@ -147,12 +147,6 @@ def dstack(tup: Sequence[ArrayLike]) -> Array:
     (2, 3, 2)
     """
     return concatenate(_as_tuple(atleast_3d(*tup)), axis=2)
-
-
-def _cast(result, dtype):
-    from .elementwise import astype
-
-    return result if dtype is None else astype(result, np.dtype(dtype))
 
 
 @named

@@ -11,10 +11,10 @@ lstsq), differentiable with the standard rules. The decompositions are primitive
 
 from __future__ import annotations
 
-import numpy as np
-
 import operator
 from collections import namedtuple
+
+import numpy as np
 
 from .._core import full_value, primitive
 from ..backend import array_module
@@ -141,7 +141,9 @@ def norm(x: ArrayLike, ord: int | float | str | None = None,  # noqa: A002 - num
     if ord is None or ord == "fro":
         return sqrt(rsum(multiply(x, x), axes, keepdims=keepdims))
     if ord in ("nuc", 2, -2):
-        moved = _to_last_two(x, r, c)
+        from .arrange import moveaxis
+
+        moved = moveaxis(x, (r, c), (-2, -1))
         s = svd(moved, compute_uv=False)
         out = rsum(s, -1) if ord == "nuc" else (rmax(s, -1) if ord == 2 else rmin(s, -1))
         return _keep(out, x, axes, keepdims)
@@ -151,14 +153,6 @@ def norm(x: ArrayLike, ord: int | float | str | None = None,  # noqa: A002 - num
         pick = rmax if ord in (1, np.inf) else rmin
         return _keep(pick(sums, other, keepdims=True), x, axes, keepdims, kept=True)
     raise InvalidArgumentError(f"norm: ord={ord!r} is not a matrix norm")
-
-
-def _to_last_two(x, r, c):
-    from .shape import transpose
-
-    ndim = len(shape_of(x))
-    rest = [i for i in range(ndim) if i not in (r, c)]
-    return transpose(x, tuple(rest + [r, c]))
 
 
 def _keep(out, x, axes, keepdims, kept=False):
@@ -180,7 +174,7 @@ def inv(a: ArrayLike) -> Array:
     """
     a = _as_float(a)
     n = _dec._square("inv", a)[-1]
-    return solve(a, array_module(a).eye(n, dtype=dtype_of(a)))
+    return solve(a, _dec._eye(n, a))
 
 
 @named

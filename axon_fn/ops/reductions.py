@@ -226,13 +226,20 @@ def cumsum(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DType
     >>> cumsum(np.array([1.0, 2.0, 3.0]), reverse=True)
     array([6., 5., 3.])
     """
-    _no_out("cumsum", out)
+    a, axis = _scan_operand("cumsum", a, axis, dtype, out)
+    return _cumsum(a, axis=axis, reverse=reverse)
+
+
+def _scan_operand(name, a, axis, dtype, out):
+    """``a`` and ``axis`` as a running op (cumsum, cumprod) takes them: flattened when ``axis``
+    is None (as numpy), cast to ``dtype``, the axis normalized."""
+    _no_out(name, out)
     a = as_operand(a)
     if axis is None:
         a, axis = reshape(a, shape=(-1,)), 0
     if dtype is not None:
         a = astype(a, np.dtype(dtype))
-    return _cumsum(a, axis=normalize_axis("cumsum", axis, len(shape_of(a))), reverse=reverse)
+    return a, normalize_axis(name, axis, len(shape_of(a)))
 
 
 def _no_out(name, out):
@@ -348,10 +355,7 @@ def any(a: ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
     >>> any(np.array([[0.0, 1.0], [0.0, 0.0]]), 1)
     array([ True, False])
     """
-    _no_out("any", out)
-    a = as_operand(a)
-    hits = sum(not_equal(a, 0), axis=axis, keepdims=keepdims, dtype=np.intp)
-    return greater(hits, 0)
+    return greater(_count_passing("any", not_equal, a, axis, out, keepdims), 0)
 
 
 @named
@@ -362,10 +366,13 @@ def all(a: ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
     >>> all(np.array([[1.0, 1.0], [0.0, 1.0]]), 1)
     array([ True, False])
     """
-    _no_out("all", out)
-    a = as_operand(a)
-    misses = sum(equal(a, 0), axis=axis, keepdims=keepdims, dtype=np.intp)
-    return equal(misses, 0)
+    return equal(_count_passing("all", equal, a, axis, out, keepdims), 0)
+
+
+def _count_passing(name, test, a, axis, out, keepdims):
+    """How many elements over ``axis`` pass ``test(a, 0)`` (any and all count them)."""
+    _no_out(name, out)
+    return sum(test(as_operand(a), 0), axis=axis, keepdims=keepdims, dtype=np.intp)
 
 
 from ._rules import primitive_doctests  # noqa: E402

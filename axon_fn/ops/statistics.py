@@ -17,10 +17,12 @@ import numpy as np
 
 from ..backend import array_module
 from ..typing import Array, ArrayLike, DTypeLike
-from ._rules import as_operand, dtype_of, named, normalize_axis, shape_of
-from .elementwise import astype, divide, isnan, logical_not, where
-from .reductions import _no_out, max as reduce_max, min as reduce_min, prod, sum as reduce_sum
-from .shape import expand_dims, reshape, swapaxes
+from ._rules import as_operand, dtype_of, named, shape_of
+from .elementwise import divide, isnan, logical_not, where
+from .reductions import (
+    _no_out, _scan_operand, max as reduce_max, min as reduce_min, prod, sum as reduce_sum,
+)
+from .shape import expand_dims, swapaxes
 
 __all__ = ["cumprod", "nansum", "nanmean", "nanmax", "nanmin"]
 
@@ -33,13 +35,7 @@ def cumprod(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTyp
     >>> cumprod(np.array([1.0, 2.0, 3.0, 0.0]))
     array([1., 2., 6., 0.])
     """
-    _no_out("cumprod", out)
-    a = as_operand(a)
-    if axis is None:
-        a, axis = reshape(a, shape=(-1,)), 0
-    if dtype is not None:
-        a = astype(a, np.dtype(dtype))
-    axis = normalize_axis("cumprod", axis, len(shape_of(a)))
+    a, axis = _scan_operand("cumprod", a, axis, dtype, out)
     n = shape_of(a)[axis]
     moved = swapaxes(a, axis, -1)  # (..., n)
     # prefix[..., j, i] = a[..., i] for i <= j, else 1; its product over i is the running product

@@ -21,11 +21,12 @@ from .._core import primitive
 from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, broadcast_rule, named
 from .elementwise import (
-    BINARY, _doc, _unary, abs as absolute, add, astype, divide, exp, isfinite, isnan,
+    BINARY, _doc, _unary, abs as absolute, add, divide, exp, isfinite, isnan,
     less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, multiply, negative,
     sqrt, subtract,
 )
-from .reductions import all as reduce_all
+from .manipulation import _cast
+from .reductions import _no_out, all as reduce_all
 
 __all__ = [
     "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh",
@@ -83,10 +84,6 @@ arctan2 = primitive(
              "as numpy).", "arctan2(np.array([1.0]), np.array([1.0]))", "array([0.78539816])"),
     signature=BINARY,
 )
-
-
-def _cast(result, dtype):
-    return result if dtype is None else astype(result, np.dtype(dtype))
 
 
 @named
@@ -201,13 +198,6 @@ def allclose(a: ArrayLike, b: ArrayLike, rtol: float = 1e-05, atol: float = 1e-0
     True
     """
     return reduce_all(isclose(a, b, rtol, atol, equal_nan))
-
-
-def _no_out(name, out):
-    if out is not None:
-        from .._core import _refuse
-
-        _refuse(name, "out", out, "axon_fn ops return new arrays; assign the result instead")
 
 
 from ._rules import primitive_doctests  # noqa: E402

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
-from ..tree import _first_difference
+from ..tree import _first_difference, _spec_paths
 from .base import GradientTransformation
 
 __all__ = ["CheckedTransformation", "checked", "check_apply_updates"]
@@ -35,19 +35,8 @@ def _shape(x):
 
 def _paths(spec):
     out = []
-
-    def walk(spec, prefix):
-        if spec.is_leaf():
-            out.append("/".join(prefix) or "<root>")
-            return
-        for entry, child in zip(spec.entries(), spec.children()):
-            fields = getattr(spec.type, "_fields", None)
-            name = fields[entry] if isinstance(fields, tuple) and issubclass(spec.type, tuple) \
-                else entry
-            walk(child, prefix + [str(name)])
-
-    walk(spec, [])
-    return out
+    _spec_paths(spec, [], out)
+    return [path or "<root>" for path in out]
 
 
 def _structure_error(where, a, b, names):

@@ -16,7 +16,6 @@ corrections and schedules are then computed on the device, so no step reads it o
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -24,6 +23,7 @@ from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
 from .. import ops
 from .. import tree as tree_util
+from .._checks import is_real_scalar as _is_concrete_scalar
 from .._core import stageable
 from ..backend import array_module, is_gpu_array
 from ..errors import InvalidArgumentError, ShapeError
@@ -57,15 +57,6 @@ def _increment(count):
         return count + (count < _INT32_MAX).astype(np.int32)
     c = int(count)
     return np.asarray(c + 1 if c < _INT32_MAX else c, np.int32)
-
-
-def _is_concrete_scalar(x):
-    if isinstance(x, (bool, np.bool_)):
-        return False
-    if isinstance(x, (numbers.Real, np.integer, np.floating)):
-        return True
-    return hasattr(x, "shape") and hasattr(x, "dtype") and tuple(x.shape) == () and (
-        np.dtype(x.dtype).kind in "iuf")
 
 
 # hyperparameters that are magnitudes: a negative one is a typo that would train silently wrong

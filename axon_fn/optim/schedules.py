@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .._checks import is_real_scalar
 from ..backend import array_module
 from ..errors import AxonTypeError, InvalidArgumentError
 from ..typing import Array, ArrayLike
@@ -443,9 +444,7 @@ _NON_NEGATIVE = frozenset({"decay_rate", "warmup_steps", "div_factor", "final_di
 def _check_argument(where, name, value):
     if name in _NOT_SCALARS or value is None:
         return
-    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    if not real and not (hasattr(value, "dtype") and getattr(value, "shape", None) == ()
-                         and np.dtype(value.dtype).kind in "iuf"):
+    if not is_real_scalar(value):
         raise AxonTypeError(f"optim.{where}: `{name}` must be a real number, got {value!r}")
     if math.isnan(float(value)) or (name in _NON_NEGATIVE and float(value) < 0):
         raise InvalidArgumentError(f"optim.{where}: `{name}` must be a real number"

@@ -66,27 +66,26 @@ def child_env():
 
 def launch(scenario, out, *, ranks=2, timeout=120):
     """Run the worker's ``scenario`` on ``ranks`` ranks; (return code, output, seconds)."""
+    start = time.monotonic()
+    code, output = launch_script([WORKER, scenario, str(out)], ranks=ranks, timeout=timeout,
+                                 name=scenario)
+    return code, output, time.monotonic() - start
+
+
+def launch_script(arguments, *, ranks=2, timeout=300, name=None):
+    """Run a script (``arguments``: its path and options) on ``ranks`` ranks; (return code,
+    output). Past ``timeout`` the launcher and every rank it started are killed."""
     command, reason = mpiexec_command()
     if command is None:
         pytest.skip(reason)
-    start = time.monotonic()
-    process = subprocess.Popen([*command, "-n", str(ranks), sys.executable, WORKER, scenario,
-                                str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=child_env(), start_new_session=True)
+    process = subprocess.Popen([*command, "-n", str(ranks), sys.executable, *arguments],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=child_env(), start_new_session=True)
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # the launcher and every rank it started
         output, _ = process.communicate()
-        pytest.fail(f"mpiexec {scenario} did not finish in {timeout} s:\n{output[-4000:]}")
-    return process.returncode, output, time.monotonic() - start
-
-
-def launch_script(arguments, *, ranks=2, timeout=300):
-    """Run a script (``arguments``: its path and options) on ``ranks`` ranks."""
-    command, reason = mpiexec_command()
-    if command is None:
-        pytest.skip(reason)
-    out = subprocess.run([*command, "-n", str(ranks), sys.executable, *arguments],
-                         capture_output=True, text=True, env=child_env(), timeout=timeout)
-    return out.returncode, out.stdout + out.stderr
+        pytest.fail(f"mpiexec {name or ' '.join(arguments)} did not finish in {timeout} s:\n"
+                    f"{output[-4000:]}")
+    return process.returncode, output
