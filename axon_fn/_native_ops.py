@@ -255,15 +255,9 @@ def softmax_cross_entropy_grad(logits, labels, g, **static):
     if kind == "int":
         kernel(_buf(xr), _labels_buf(lab), _buf(gr), _buf(out), rows, cols)
     else:
+        # (softmax(z) sum(y) - y) g: the kernel sums each row's labels, which need not be one
         _kernels["softmax_xent_dense_grad"][xr.dtype](_buf(xr), _buf(lab), _buf(gr), _buf(out),
                                                      rows, cols)
-        # The kernel computes (p - y) g; the derivative of the loss is (p sum(y) - y) g, which
-        # differs for labels that do not sum to one: add p (sum(y) - 1) g where they do not.
-        excess = lab.reshape(rows, cols).sum(axis=1) - 1
-        if excess.any():
-            p = np.empty(xr.shape, xr.dtype)
-            _kernels["softmax"][xr.dtype](_buf(xr), _buf(p), rows, cols)
-            out += p * (excess * gr).astype(xr.dtype).reshape(xr.shape[:-1] + (1,))
     return _back(out, axis, logits.ndim)
 
 

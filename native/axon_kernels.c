@@ -1101,8 +1101,12 @@ AXON_CLONES static void SFX(axon_xent_dense_grad_rows)(const T *logits, const T 
         T *orow = out + r * cols;
         const T s = SFX(axon_row_expsum)(xr, SFX(axon_row_shift)(xr, cols), orow, cols);
         const T gr = g[r];
+        /* d/dz of -sum(y log softmax(z)) is softmax(z) sum(y) - y: labels need not sum to 1 */
+        T ys = (T)0;
         for (int64_t j = 0; j < cols; j++)
-            orow[j] = (orow[j] / s - pr[j]) * gr;
+            ys += pr[j];
+        for (int64_t j = 0; j < cols; j++)
+            orow[j] = (orow[j] / s * ys - pr[j]) * gr;
     }
 }
 
