@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,9 @@ def _find_local_rank(comm):
     return comm.Get_rank()
 
 
+_ABORT_GRACE_S = 0.5
+
+
 def _abort_on_error(exc_type, exc, tb):
     """sys.excepthook under a launcher: print the traceback, then end every rank."""
     hook = _world.hook or sys.__excepthook__
@@ -156,6 +160,9 @@ def _abort_on_error(exc_type, exc, tb):
         hook(exc_type, exc, tb)
         sys.stdout.flush()
         sys.stderr.flush()
+        # The launcher forwards each rank's output through its own pipes, and an abort kills
+        # them at once: give it a moment to pass the traceback on, or the user sees nothing
+        time.sleep(_ABORT_GRACE_S)
     finally:
         abort = getattr(_world.comm, "Abort", None)
         if abort is not None:
