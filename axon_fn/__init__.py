@@ -41,6 +41,10 @@ from .graph_tools import (
     pop_node, rewrite_nodes,
 )
 from .nn import *  # noqa: F403 - the graph constructors, flat as in Elixir Axon
+from . import quantization  # int8 weight-only quantization (registers quantized_dense)
+from .quantization import quantize
+from . import mixed_precision  # precision policies (graph rewrites) and bfloat16
+from .mixed_precision import apply_policy, create_policy
 from .nn import __all__ as _constructors
 from . import _allocator, _native_ops
 
@@ -57,6 +61,10 @@ __all__ = [
     "get_output_shape", "get_parameters", "graph", "init", "input", "layer", "map_nodes",
     "namespace", "nn", "nx", "optional", "or_else", "param", "pop_node", "predict",
     "rewrite_nodes", "summary", "to_dot", "to_mermaid", "unfreeze",
+    # int8 weight-only quantization
+    "quantization", "quantize",
+    # mixed precision
+    "apply_policy", "create_policy", "mixed_precision",
     # training and saving
     "load", "load_tree", "loop", "save", "save_tree",
     # core

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from ._dtypes import bfloat16, is_low_precision, is_real_floating
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 
 _FLOATS = (np.float16, np.float32, np.float64)
@@ -28,7 +29,7 @@ def is_real_scalar(value):
     if isinstance(value, numbers.Real):
         return True
     return hasattr(value, "shape") and hasattr(value, "dtype") and tuple(value.shape) == () and (
-        np.dtype(value.dtype).kind in "iuf")
+        np.dtype(value.dtype).kind in "iuf" or is_real_floating(value.dtype))
 
 
 def shape_argument(shape, where):
@@ -40,13 +41,20 @@ def shape_argument(shape, where):
 
 
 def dtype_argument(dtype, where, floating=False):
-    """``dtype`` as a numpy dtype; with ``floating``, one of float16, float32 or float64."""
+    """``dtype`` as a numpy dtype (``"bfloat16"`` included); with ``floating``, one of
+    float16, bfloat16, float32 or float64."""
+    if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
+        try:
+            return bfloat16()
+        except AxonTypeError as err:
+            raise AxonTypeError(f"{where}: {err}") from None
     try:
         dtype = np.dtype(dtype)
     except TypeError as err:
         raise AxonTypeError(f"{where}: `dtype` {dtype!r} is not a numpy dtype") from err
-    if floating and dtype not in _FLOATS:
-        raise AxonTypeError(f"{where}: `dtype` must be float16, float32 or float64, got {dtype}")
+    if floating and dtype not in _FLOATS and not is_low_precision(dtype):
+        raise AxonTypeError(f"{where}: `dtype` must be float16, bfloat16, float32 or float64, "
+                            f"got {dtype}")
     return dtype
 
 
@@ -89,7 +97,7 @@ def _check_numeric(where, name, value):
             dtype = np.asarray(value).dtype
         except (TypeError, ValueError):
             dtype = np.dtype(object)
-    if np.dtype(dtype).kind not in "biufc":
+    if np.dtype(dtype).kind not in "biufc" and not is_real_floating(dtype):
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise AxonTypeError(f"{where}: `{name}` must hold numbers, got {type(value).__name__} "

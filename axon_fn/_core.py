@@ -198,18 +198,27 @@ class Recording:
 
     Slots number the values: inputs, constants (every argument that is not staged) and each
     step's outputs. A step is ``(fn, input slots, static params, output slot or slots)``.
+    ``origins`` maps a step's first output slot to what was called (a primitive's op, or a
+    ``stageable`` function), and ``avals`` each staged slot to ``(shape, dtype, is_scalar,
+    on_host)`` of its recorded value (a numpy scalar; a numpy array or scalar): what the native
+    compiler lowers from.
     """
 
-    __slots__ = ("steps", "constants", "count", "active")
+    __slots__ = ("steps", "constants", "count", "active", "origins", "avals")
 
     def __init__(self):
         self.steps = []
         self.constants = {}  # slot -> value
         self.count = 0
         self.active = True
+        self.origins = {}
+        self.avals = {}
 
     def new_value(self, value):
         staged = Staged(value, self, self.count)
+        self.avals[self.count] = (getattr(value, "shape", ()), getattr(value, "dtype", None),
+                                  not isinstance(value, np.ndarray),
+                                  isinstance(value, (np.ndarray, np.generic)))
         self.count += 1
         return staged
 
@@ -292,9 +301,12 @@ def _record(recording, fn, replay_fn, args, params):
     if type(ans) is tuple:  # several outputs (a fused optimizer step)
         outs = tuple(recording.new_value(v) for v in ans)
         recording.steps.append((replay_fn, tuple(slots), params, tuple(o.slot for o in outs)))
+        if outs:
+            recording.origins[outs[0].slot] = fn
         return outs
     out = recording.new_value(ans)
     recording.steps.append((replay_fn, tuple(slots), params, out.slot))
+    recording.origins[out.slot] = fn
     return out
 
 

@@ -16,6 +16,7 @@ CRC is checked.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -30,6 +31,7 @@ from typing import IO, Any, Callable
 
 import numpy as np
 
+from ._dtypes import bfloat16
 from .errors import AxonTypeError, InvalidArgumentError
 
 HEADER_KEY = "__axon_fn__"
@@ -195,14 +197,41 @@ def write_npz(file: IO[bytes], header: str, arrays: dict) -> None:
     members.update(arrays)
     with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, array in members.items():
+            if is_bfloat16(array.dtype):  # .npy has no bfloat16: its bits, read back by name
+                array = array.view(np.uint16)
             with zf.open(name + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, allow_pickle=False)
 
 
+def is_bfloat16(dtype) -> bool:
+    """Whether ``dtype`` is ``ml_dtypes.bfloat16`` (by name: without ml_dtypes loaded no
+    array can have it, and importing ml_dtypes costs most of a second)."""
+    return np.dtype(dtype).name == "bfloat16"
+
+
+def _safetensors_with_bf16(tensors: dict, metadata: dict) -> bytes:
+    """A ``.safetensors`` file written here (the format is a little-endian u64 header size,
+    a JSON header of dtypes, shapes and byte offsets padded to 8 bytes, then the data), for
+    bfloat16 tensors, which older ``safetensors.numpy`` versions cannot write."""
+    codes = {"bool": "BOOL", "bfloat16": "BF16", "complex64": "C64"}
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, array in tensors.items():
+        data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        code = codes.get(array.dtype.name) or f"{array.dtype.kind.upper()}{array.itemsize * 8}"
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
 def safetensors_bytes(where: str, path: str, header: str, arrays: dict) -> bytes:
-    """The ``.safetensors`` file holding ``arrays``, with ``header`` in its metadata."""
+    """The ``.safetensors`` file holding ``arrays``, with ``header`` in its metadata
+    (bfloat16 arrays as ``BF16`` tensors)."""
     st_numpy, _ = safetensors_modules(where, path)
-    supported = set(_SAFETENSORS_DTYPES)
+    supported = set(_SAFETENSORS_DTYPES) | {"bfloat16"}
     if "C64" in getattr(st_numpy, "_TYPES", {}):
         supported.add("complex64")
     tensors = {}
@@ -212,6 +241,8 @@ def safetensors_bytes(where: str, path: str, header: str, arrays: dict) -> bytes
                                 f"safetensors cannot store; use a '.npz' path instead")
         # np.ascontiguousarray would turn a 0-d array into shape (1,)
         tensors[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    if any(is_bfloat16(a.dtype) for a in tensors.values()):
+        return _safetensors_with_bf16(tensors, {HEADER_KEY: header})
     return st_numpy.save(tensors, metadata={HEADER_KEY: header})
 
 
@@ -320,6 +351,21 @@ class SafetensorsReader:
             raise InvalidArgumentError(f"{where}: {path!r} is not a readable safetensors file, "
                                        f"or a damaged one ({err})") from err
 
+    def _dtype(self, name: str) -> str:
+        return self.file.get_slice(name).get_dtype()
+
+    def _bf16(self, name: str) -> np.ndarray:
+        """A BF16 tensor read from its bytes (``safetensors.numpy`` has no bfloat16); the
+        offsets were checked by ``safe_open``."""
+        dtype = bfloat16()
+        with open(self.path, "rb") as file:
+            (size,) = struct.unpack("<Q", file.read(8))
+            entry = json.loads(file.read(size))[name]
+            start, stop = entry["data_offsets"]
+            file.seek(8 + size + start)
+            data = file.read(stop - start)
+        return np.frombuffer(data, dtype=dtype).reshape(entry["shape"])
+
     def header(self) -> bytes:
         try:
             metadata = self.file.metadata() or {}
@@ -336,7 +382,8 @@ class SafetensorsReader:
             raise InvalidArgumentError(f"{self.where}: {self.path!r} lacks the tensor {name!r} "
                                        f"that its header lists; the file is damaged")
         try:
-            array = self.file.get_tensor(name)
+            array = self._bf16(name) if self._dtype(name) == "BF16" else \
+                self.file.get_tensor(name)
         except Exception as err:
             raise damaged(self.where, self.path, f"its tensor {name!r} cannot be read "
                                                  f"({err})") from err

@@ -1,4 +1,4 @@
-"""Installs the C kernels (``native/axon_kernels.c``) as the CPU implementations of their primitives.
+"""Installs the C kernels (``native/*.c``) as the CPU implementations of their primitives.
 
 Each wrapper takes exactly its primitive's signature. It runs the C kernel when the case is one the
 kernels cover (numpy float32/float64 arrays of one dtype, shapes that fit, the reduced axis moved
@@ -611,6 +611,11 @@ WRAPPERS = {
     "sigmoid_grad": _grad("sigmoid_grad", "sigmoid_grad"),
     "tanh_grad": _grad("tanh_grad", "tanh_grad"),
 }
+
+# int8 weight-only quantization: native/quantize.c, wrapped in axon_fn/_native_quantize.py
+from ._native_quantize import quantized_dense as _quantized_dense  # noqa: E402
+
+WRAPPERS["quantized_dense"] = _quantized_dense
 
 #: Wrappers of kernels that exist but are not installed: numpy's own loop is as fast or faster
 #: (np.tanh is one vectorized pass; the C tanh pays a division per element).

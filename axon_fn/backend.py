@@ -103,11 +103,17 @@ def _blas_info():
         return "unknown"
 
 
+def _jit_status():
+    from . import _compile  # the jit's native backend: compiler and cache, on demand
+
+    return _compile.status()
+
+
 def backend_info() -> dict[str, Any]:
     """What axon_fn runs on: native kernels, BLAS, numpy version, CuPy and GPUs.
 
     >>> sorted(backend_info())  # doctest: +NORMALIZE_WHITESPACE
-    ['allocator', 'blas', 'cupy', 'gpu_count', 'native', 'native_detail', 'numpy',
+    ['allocator', 'blas', 'cupy', 'gpu_count', 'jit', 'native', 'native_detail', 'numpy',
      'openblas_coretype', 'threads']
     """
     gpu_count = 0
@@ -130,6 +136,7 @@ def backend_info() -> dict[str, Any]:
         "threads": _native.num_threads(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "allocator": _allocator.status(),
+        "jit": _jit_status(),
         "cupy": cupy_version,
         "gpu_count": gpu_count,
     }

@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from ._dtypes import is_real_floating
 from . import random as _random
 from ._checks import is_int
 from ._core import AbstractArray, Staged
@@ -171,7 +172,8 @@ def _init(program, template, key, initial):
         else:
             value = parameter.initializer(layer_key(key, full), shape, parameter.dtype)
         part = "state" if parameter.kind == "state" else (
-            "frozen" if full in frozen_given else "trainable")
+            # kind "frozen": a parameter never trained (int8 kernels of axon_fn.quantize)
+            "frozen" if full in frozen_given or parameter.kind == "frozen" else "trainable")
         parts[part][full] = value
         return AbstractArray(shape, value.dtype)
 
@@ -209,8 +211,8 @@ def _dtype_fits(declared, got):
     """A parameter declared float accepts any float precision (``state.astype(np.float64)`` for
     a gradient check); otherwise the kind must match (int ids, bool masks)."""
     declared, got = np.dtype(declared), np.dtype(got)
-    if declared.kind == "f":
-        return got.kind == "f"
+    if is_real_floating(declared):
+        return is_real_floating(got)
     return got.kind == declared.kind or (declared.kind in "iu" and got.kind in "iu")
 
 

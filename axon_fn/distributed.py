@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from ._dtypes import is_real_floating
 from ._core import stageable
 from .backend import is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError
@@ -388,7 +389,7 @@ def _reduce_arrays(arrays, op, weight=None):
     for (gpu, dtype), members in groups.items():
         xp = _cupy() if gpu else np
         if weight is not None or op == "mean":
-            work = np.promote_types(dtype, np.float32) if dtype.kind == "f" else \
+            work = np.promote_types(dtype, np.float32) if is_real_floating(dtype) else \
                 np.dtype(np.float64)
         else:
             work = dtype
@@ -406,7 +407,8 @@ def _reduce_arrays(arrays, op, weight=None):
             a = arrays[i]
             piece = buffer[start:start + a.size].reshape(a.shape)
             start += a.size
-            keep = dtype if (weight is not None or op != "mean" or dtype.kind == "f") else work
+            keep = dtype if (weight is not None or op != "mean"
+                             or is_real_floating(dtype)) else work
             out[i] = piece.astype(keep, copy=False)
     return out
 

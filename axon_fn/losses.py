@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._dtypes import is_real_floating
 from . import ops
 from ._checks import numeric_arguments
 from ._core import Staged, Tracer, stageable
@@ -111,7 +112,7 @@ def _check_probabilities(name, y_pred, last_layer):
     value = y_pred
     while type(value) is Tracer or type(value) is Staged:
         value = value.value
-    if type(value) is not np.ndarray or not value.size or value.dtype.kind != "f":
+    if type(value) is not np.ndarray or not value.size or not is_real_floating(value.dtype):
         return
     low, high = float(value.min()), float(value.max())
     if low < -1e-3 or high > 1.0 + 1e-3:

@@ -21,6 +21,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from ._dtypes import is_real_floating
 from .errors import AxonTypeError, InvalidArgumentError
 from .typing import DTypeLike
 
@@ -100,7 +101,7 @@ class ModelState(NamedTuple):
     def astype(self, dtype: DTypeLike) -> ModelState:
         """A copy with every floating array cast to ``dtype`` (e.g. float64 for gradient checks)."""
         def cast(leaf):
-            is_float = np.issubdtype(np.dtype(leaf.dtype), np.floating)
+            is_float = is_real_floating(np.dtype(leaf.dtype))
             return leaf.astype(dtype) if is_float else leaf
 
         return optree.tree_map(cast, self)

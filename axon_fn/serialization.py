@@ -47,8 +47,9 @@ import numpy as np
 
 from . import _pytree
 from ._core import AbstractArray
-from ._files import (HEADER_KEY, SafetensorsReader, as_path, atomic_write, is_safetensors,
-                     open_reader, safetensors_bytes, write_npz)
+from ._dtypes import bfloat16
+from ._files import (HEADER_KEY, SafetensorsReader, as_path, atomic_write, is_bfloat16,
+                     is_safetensors, open_reader, safetensors_bytes, write_npz)
 from .backend import is_gpu_array
 from .errors import AxonTypeError, InvalidArgumentError, ShapeError
 from .model_state import ModelState
@@ -115,14 +116,15 @@ class _Encoder:
         if is_gpu_array(value):
             value = value.get()
         array = np.asarray(value)
-        if array.dtype.kind not in _ARRAY_KINDS:
+        if array.dtype.kind not in _ARRAY_KINDS and not is_bfloat16(array.dtype):
             raise AxonTypeError(f"{self.where}: the array at {_at(path)} has dtype "
                                 f"{array.dtype}; only numeric and bool arrays can be saved "
                                 f"(nothing is pickled)")
         name = self._member(path)
         self.arrays[name] = array
         return {"type": "scalar" if scalar else "array", "key": name,
-                "dtype": array.dtype.str, "shape": list(array.shape)}
+                "dtype": "bfloat16" if is_bfloat16(array.dtype) else array.dtype.str,
+                "shape": list(array.shape)}
 
     def _key(self, key, path):
         if type(key) is str or type(key) is int:
@@ -242,6 +244,12 @@ class _Decoder:
 
     def dtype(self, node, path):
         text = self.field(node, "dtype", str, path)
+        if text == "bfloat16":  # stored as its bits (npz) or as a BF16 tensor (safetensors)
+            try:
+                return bfloat16()
+            except AxonTypeError as err:
+                raise AxonTypeError(f"{self.where}: the array at {_at(path)} is bfloat16: "
+                                    f"{err}") from None
         try:
             return np.dtype(text)
         except (TypeError, ValueError, SyntaxError) as err:
@@ -257,6 +265,8 @@ class _Decoder:
         name = self.field(node, "key", str, path)
         dtype, shape = self.dtype(node, path), self.shape(node, path)
         array = self.reader.get(name)
+        if array.dtype == np.uint16 and is_bfloat16(dtype):
+            array = array.view(dtype)
         if isinstance(self.reader, SafetensorsReader):
             # safetensors stores little-endian data only; files of axon_fn <= 0.1.0 hold a 0-d
             # array as shape (1,)

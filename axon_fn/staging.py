@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from . import _compile
 from ._core import AbstractArray, Recording, Staged, Tracer, _is_cupy_type
 from .errors import AxonTypeError, InvalidArgumentError, StagingError
 
@@ -43,7 +44,8 @@ DEFAULT_MAX_PROGRAMS = 32
 
 
 def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),
-        max_programs: int | None = DEFAULT_MAX_PROGRAMS) -> Callable[..., Any]:
+        max_programs: int | None = DEFAULT_MAX_PROGRAMS, backend: str | None = None,
+        donate_argnums: int | Sequence[int] = ()) -> Callable[..., Any]:
     """Compile ``fun`` on first call per argument signature; replay the recorded kernels after.
 
     ``static_argnums`` names positional arguments that are settings, not arrays: they are
@@ -56,6 +58,22 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
     signature past the bound drops the least recently used one, so a stream of new batch
     shapes records again instead of holding every program it ever made.
 
+    ``backend`` picks how programs run: ``"native"`` compiles each to C on its first replay
+    (elementwise chains fused into single loops, sums into the loop that feeds them, products
+    on the BLAS or small C kernels, intermediates in one arena; steps without a C lowering run
+    as calls out to Python inside it), ``"python"`` replays the recorded kernels, and
+    ``"auto"`` (the default, unless ``AXON_FN_JIT=python``) compiles a program on its second
+    call, so a function called once pays no compile. Compiled programs are cached on disk
+    (``AXON_FN_CACHE_DIR``, default ``~/.cache/axon_fn/jit``); without a C compiler the
+    replay runs and ``backend_info()["jit"]`` says why. ``compiled.explain(*args)`` shows
+    what became of each step.
+
+    ``donate_argnums`` (as in JAX) names positional arguments whose arrays the compiled
+    program may overwrite with its outputs: a training step ``jit(step, donate_argnums=(0,
+    1))`` then updates the parameters and optimizer state in place, and the arrays it returns
+    are the ones passed in. After such a call the donated arguments hold the new values (or
+    garbage), so pass each donated array once and use only what the call returns.
+
     >>> import numpy as np
     >>> from axon_fn import grad, ops
     >>> step = jit(lambda w, x: w - 0.1 * grad(lambda w: ops.sum((x @ w) ** 2))(w))
@@ -66,7 +84,8 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
     array([0.64, 1.  ])
     """
     if fun is None:
-        return functools.partial(jit, static_argnums=static_argnums, max_programs=max_programs)
+        return functools.partial(jit, static_argnums=static_argnums, max_programs=max_programs,
+                                 backend=backend, donate_argnums=donate_argnums)
     if not callable(fun):
         raise AxonTypeError(f"jit: expected a function, got {type(fun).__name__}")
     if max_programs is not None and not (isinstance(max_programs, int)
@@ -74,16 +93,28 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
                                          and max_programs >= 1):
         raise InvalidArgumentError(f"jit: `max_programs` must be a positive int or None, got "
                                    f"{max_programs!r}")
+    if backend is None:
+        backend = _compile.default_backend()
+    elif backend not in _compile.BACKENDS:
+        raise InvalidArgumentError(f"jit: `backend` must be one of {_compile.BACKENDS} or None, "
+                                   f"got {backend!r}")
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    return _Jitted(fun, static, max_programs)
+    donate = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
+    if set(donate) & set(static):
+        raise InvalidArgumentError(f"jit: argument(s) {sorted(set(donate) & set(static))} are "
+                                   f"both static and donated; a setting has no array to donate")
+    return _Jitted(fun, static, max_programs, backend, donate)
 
 
 class _Jitted:
-    __slots__ = ("fun", "static_argnums", "programs", "max_programs", "__wrapped__", "__doc__",
-                 "__name__")
+    __slots__ = ("fun", "static_argnums", "programs", "max_programs", "backend", "donate_argnums",
+                 "__wrapped__", "__doc__", "__name__")
 
-    def __init__(self, fun, static_argnums, max_programs=DEFAULT_MAX_PROGRAMS):
+    def __init__(self, fun, static_argnums, max_programs=DEFAULT_MAX_PROGRAMS, backend="python",
+                 donate_argnums=()):
         self.fun = fun
+        self.backend = backend
+        self.donate_argnums = donate_argnums
         self.static_argnums = static_argnums
         self.programs = collections.OrderedDict()  # least recently used first
         self.max_programs = max_programs
@@ -94,6 +125,18 @@ class _Jitted:
     def cache_size(self):
         """How many signatures have a recorded program."""
         return len(self.programs)
+
+    def explain(self, *args):
+        """What the program for these arguments runs: its fused C loops, products and calls
+        out, or why it stays on the Python replay (records or compiles it if needed).
+
+        >>> from axon_fn import ops
+        >>> f = jit(lambda x: ops.sum(ops.tanh(x) * 2.0), backend="python")
+        >>> print(f.explain(np.ones(3)))
+        Python replay of 3 steps (backend='python')
+        """
+        self(*args)
+        return next(reversed(self.programs.values())).explain()
 
     def __call__(self, *args):
         if self.static_argnums:
@@ -127,7 +170,10 @@ class _Jitted:
         if program is not None:
             self.programs.move_to_end(key)
             return program.run([leaf for leaf, kind in zip(leaves, kinds) if kind == "array"])
-        program, out = _record_program(self.fun, args, static, leaves, kinds, treedef)
+        donated = _donated_leaves(args, static, self.donate_argnums) if self.donate_argnums \
+            else ()
+        program, out = _record_program(self.fun, args, static, leaves, kinds, treedef,
+                                       self.backend, donated)
         self.programs[key] = program
         if self.max_programs is not None and len(self.programs) > self.max_programs:
             self.programs.popitem(last=False)
@@ -153,15 +199,29 @@ def _signature(leaf, kind):
     return type(leaf), leaf  # the type keeps 1, 1.0 and True apart
 
 
-def _record_program(fun, args, static, leaves, kinds, treedef):
+def _donated_leaves(args, static, donate_argnums):
+    """Which flattened dynamic leaves belong to donated arguments."""
+    n = len(args)
+    donate = {i % n for i in donate_argnums if -n <= i < n}
+    flags = []
+    for i, a in enumerate(args):
+        if i not in static:
+            flags.extend([i in donate] * len(optree.tree_leaves(a)))
+    return flags
+
+
+def _record_program(fun, args, static, leaves, kinds, treedef, backend="python", donated=()):
     recording = Recording()
     inputs = []
     staged = []
-    for leaf, kind in zip(leaves, kinds):
+    donated_slots = []
+    for k, (leaf, kind) in enumerate(zip(leaves, kinds)):
         if kind == "array":
             value = recording.new_value(leaf)
             inputs.append(value.slot)
             staged.append(value)
+            if k < len(donated) and donated[k]:
+                donated_slots.append(value.slot)
         else:
             staged.append(leaf)
     dynamic = iter(treedef.unflatten(staged))
@@ -183,25 +243,72 @@ def _record_program(fun, args, static, leaves, kinds, treedef):
         else:
             outputs.append(recording.constant(leaf))
             concrete.append(leaf)
-    return Program(recording, inputs, outputs, out_tree), out_tree.unflatten(concrete)
+    return (Program(recording, inputs, outputs, out_tree, backend, donated_slots),
+            out_tree.unflatten(concrete))
 
 
 class Program:
     """A recording made replayable: its live steps as one generated Python function, each
-    intermediate a local variable deleted after its last use."""
+    intermediate a local variable deleted after its last use; with the native backend, the
+    same steps compiled to C once the program has run ``compile_after`` times (see
+    :mod:`axon_fn._compile`)."""
 
-    __slots__ = ("run_leaves", "out_tree", "n_steps", "source")
+    __slots__ = ("run_leaves", "out_tree", "n_steps", "source", "native", "why_python",
+                 "_replay", "_calls", "_pending")
 
-    def __init__(self, recording, inputs, outputs, out_tree):
+    def __init__(self, recording, inputs, outputs, out_tree, backend="python", donated=()):
         self.out_tree = out_tree
         steps = _live_steps(recording.steps, outputs)
         self.n_steps = len(steps)
         self.source, namespace = _generate(steps, recording.constants, inputs, outputs)
         exec(compile(self.source, "<axon_fn.jit program>", "exec"), namespace)
-        self.run_leaves = namespace["program"]
+        self._replay = self.run_leaves = namespace["program"]
+        self.native = None
+        self.why_python = "backend='python'" if backend == "python" else None
+        self._pending = None
+        if backend == "python":
+            return
+        if not all(aval[3] for aval in recording.avals.values()):
+            self.why_python = "GPU arrays: the CuPy kernels run as recorded"
+            return
+        self._pending = (steps, recording.origins, recording.avals, recording.constants,
+                         inputs, outputs, donated)
+        self._calls = 0
+        after = _compile.compile_after() if backend == "auto" else 0
+        if after <= 1:
+            self._promote()
+        else:
+            self.run_leaves = self._counting
+
+    def _counting(self, *leaves):
+        self._calls += 1  # replays; the recording was call 1
+        if self._calls + 1 >= _compile.compile_after():
+            self._promote()
+        return self.run_leaves(*leaves)
+
+    def _promote(self):
+        """Compile the program to C and run it from now on (or keep the replay, saying why)."""
+        pending, self._pending = self._pending, None
+        self.run_leaves = self._replay
+        if pending is None:
+            return
+        try:
+            self.native = _compile.compile_native(*pending, fallback=self._replay)
+        except _compile.Unavailable as why:
+            self.why_python = str(why)
+            return
+        self.run_leaves = self.native.run
 
     def run(self, leaves):
         return self.out_tree.unflatten(self.run_leaves(*leaves))
+
+    def explain(self):
+        """Which steps run in which fused C loops, and which run in Python (and why)."""
+        if self._pending is not None:
+            self._promote()
+        if self.native is None:
+            return f"Python replay of {self.n_steps} steps ({self.why_python})"
+        return self.native.explain()
 
 
 def _generate(steps, constants, inputs, outputs):

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from ._dtypes import is_real_floating
 from ._core import full_value
 from .autodiff import vjp
 from .backend import to_numpy
@@ -24,7 +25,7 @@ class GradientCheckError(AssertionError):
 
 
 def _is_float(leaf):
-    return hasattr(leaf, "dtype") and np.issubdtype(leaf.dtype, np.floating)
+    return hasattr(leaf, "dtype") and is_real_floating(leaf.dtype)
 
 
 def _to_float64(tree):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from . import _pytree as optree  # optree in axon_fn's registry namespace
 
+from ._dtypes import is_real_floating
 from . import ops
 from ._core import full_value
 from .backend import to_numpy
@@ -264,7 +265,7 @@ def scale(tree: PyTree, scalar: ArrayLike) -> PyTree:
     """
     def leaf(x):
         dtype = _dtype_of(x)
-        if np.issubdtype(dtype, np.floating):
+        if is_real_floating(dtype):
             return ops.multiply(x, scalar_as(scalar, dtype))
         return ops.multiply(x, scalar)
 
@@ -361,13 +362,13 @@ def cast(tree: PyTree, dtype: DTypeLike) -> PyTree:
         dtype = np.dtype(dtype)
     except TypeError as err:
         raise AxonTypeError(f"tree.cast: {dtype!r} is not a numpy dtype") from err
-    if not np.issubdtype(dtype, np.floating):
+    if not is_real_floating(dtype):
         raise AxonTypeError(f"tree.cast: the target dtype must be floating, got {dtype}; "
                             "use tree_map with .astype for other conversions")
 
     def leaf(x):
         current = _dtype_of(x)
-        if not np.issubdtype(current, np.floating) or current == dtype:
+        if not is_real_floating(current) or current == dtype:
             return x
         return ops.astype(x, dtype=dtype)
 

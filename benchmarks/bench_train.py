@@ -1,4 +1,5 @@
-"""End-to-end training and inference speed: axon_fn against PyTorch eager and JAX (jit + optax).
+"""End-to-end training and inference speed: axon_fn against PyTorch eager, JAX (jit + optax) and,
+for inference, a hand-written numpy forward.
 
 Workloads (float32, the same seeded synthetic data for every framework):
 
@@ -10,17 +11,30 @@ Workloads (float32, the same seeded synthetic data for every framework):
   Adam lr 1e-3, batch 64 (PyTorch fused Adam too).
 * ``small_train``: MLP 32-64-64-1 (ReLU), MSE, SGD lr 1e-2, batch 16: the per-step overhead.
 * ``mlp_infer_b1`` / ``mlp_infer_b1024``: the ``mlp_train`` network, inference only
-  (axon_fn ``predict_fn``; PyTorch eval mode under ``torch.inference_mode()``; JAX jit).
+  (axon_fn ``predict_fn``; PyTorch eval mode under ``torch.inference_mode()``; JAX jit; and
+  "numpy", a hand-written numpy forward with JAX's weights, ``h = max(x @ W1 + b1, 0)``, ...).
 * memory (``--memory``): peak RSS (``ru_maxrss``) after 1,000 and after 10,000 ``small_train``
-  steps (for axon_fn both the plain and the jit step), and their ratio (goal: within 5 %).
+  steps (for axon_fn the plain, the jit and the donated jit step), and their ratio (goal: within
+  5 %).
   Part of a default full run (no ``--workloads``, no ``--quick``) as it takes a few seconds
   per framework.
 
 axon_fn is used as a user would: a ``>>`` model, ``axon_fn.build``, ``axon_fn.value_and_grad``
 and ``axon_fn.optim``, one plain step function per iteration (the "axon_fn" row); the
-"axon_fn (jit)" row runs that step function wrapped in ``axon_fn.jit`` (``jit(predict_fn)`` for
-inference), and the "axon_fn (Loop)" row the same training through
-``axon_fn.loop.trainer(...).run(...)``, whose step is compiled by default.
+"axon_fn (jit)" row runs that step function wrapped in ``axon_fn.jit`` with its default backend
+(compiled to C on the second call where a C compiler is found; ``jit(predict_fn)`` for
+inference), "axon_fn (jit, donated)" the same with ``donate_argnums=(0, 1)`` (parameters and
+optimizer state updated in place), "axon_fn (replay)" ``jit(..., backend="python")`` (the
+recorded kernels replayed from Python: the jit before the native backend), and the
+"axon_fn (Loop)" row the same training through ``axon_fn.loop.trainer(...).run(...)``, whose
+step is compiled by default. The JAX step is ``jax.jit(..., donate_argnums=(0, 1))``
+(parameters and optimizer state donated).
+
+Compile time: for each "axon_fn (jit)" row, the first call's compile of the native program
+(and whether it came from the disk cache), and the load of the same program from the disk
+cache by a second ``axon_fn.jit`` of the same function in the same worker. Each run of the
+script uses a fresh temporary ``AXON_FN_CACHE_DIR`` (inherited by the workers), so the first
+row's compile is a real one (later rounds and rows may find it cached; the table says so).
 
 Each framework runs in its own processes: the parent starts ``sys.executable bench_train.py
 --worker FRAMEWORK ...`` with ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
@@ -34,16 +48,23 @@ repetitions of a fixed number of steps (the same for every framework); steps/s i
 over repetitions, with the min-max spread; ``--rounds N`` runs the whole sequence N times and
 pools each row's repetitions. Frameworks that are not installed are reported as skipped.
 
-    python benchmarks/bench_train.py [--frameworks axon_fn,torch,jax]
+    python benchmarks/bench_train.py [--frameworks axon_fn,torch,jax,numpy]
         [--workloads mlp_train,cnn_train,small_train,mlp_infer_b1,mlp_infer_b1024]
         [--reps 7] [--rounds 1] [--threads 2] [--memory] [--json out.json] [--quick]
+        [--torch-python /path/to/python]
+
+Ratio columns: "x torch" is steps/s over PyTorch's with its default optimizer, "x fast Adam"
+over PyTorch's fused (or foreach) Adam, "x jax" over the JAX row of the same workload and
+"x numpy" (inference) over the numpy forward; "-" where that row is missing.
+``--torch-python`` (or ``BENCH_TORCH_PYTHON``) runs the PyTorch workers with another
+interpreter (one with torch and numpy; they do not import axon_fn), e.g. a separate venv.
 
 ``--quick`` is a smoke run: a fifth of the steps, shorter warm-up, 3 repetitions unless
 ``--reps`` is given.
 
-On a GPU: ``--device cuda`` runs axon_fn on CuPy against PyTorch CUDA (JAX is left out): the
-parameters, optimizer state and batches are put on the device first, and each repetition
-waits for the device to finish. The Loop row copies each host batch to the device, as
+On a GPU: ``--device cuda`` runs axon_fn on CuPy against PyTorch CUDA (JAX and numpy are left
+out): the parameters, optimizer state and batches are put on the device first, and each
+repetition waits for the device to finish. The Loop row copies each host batch to the device, as
 ``trainer(..., device="cuda")`` does. ``--batch-scale 8`` multiplies every batch size (the
 issue's "batch sizes x8"). No memory run on a GPU.
 """
@@ -51,14 +72,17 @@ issue's "batch sizes x8"). No memory run on a GPU.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import itertools
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -69,8 +93,9 @@ from typing import Callable, NamedTuple, Optional
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, print_table, write_json  # noqa: E402
 
-FRAMEWORKS = ("axon_fn", "torch", "jax")
-REQUIRES = {"axon_fn": ("axon_fn",), "torch": ("torch",), "jax": ("jax", "optax")}
+FRAMEWORKS = ("axon_fn", "torch", "jax", "numpy")
+REQUIRES = {"axon_fn": ("axon_fn",), "torch": ("torch",), "jax": ("jax", "optax"),
+            "numpy": ("numpy",)}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -143,6 +168,7 @@ class Variant(NamedTuple):
     loss_value: Callable = float  # the output of ``run`` as a float (training only)
     sync: Callable = lambda output: None  # wait for asynchronous work to finish (JAX)
     note: Optional[str] = None
+    compile_info: Optional[Callable] = None  # () -> dict: the jit's compile (after the timing)
 
 
 def cycling(step, batches):
@@ -173,10 +199,30 @@ def axon_fn_model(ax, net):
     return x >> ax.dense(64, activation="relu") >> ax.dense(64, activation="relu") >> ax.dense(1)
 
 
+def jit_compile_info(compiled, again=None):
+    """How the latest program of the jitted ``compiled`` was compiled: ``compile_seconds`` (the
+    compile, or the load when ``cached``: found in ``AXON_FN_CACHE_DIR``), or why it stays on
+    the Python replay. ``again()``, if given, makes a second ``axon_fn.jit`` of the same
+    function in this process and has it record and compile (``explain`` does both), which
+    finds the library on disk: its ``compile_seconds`` is the disk cache's load time."""
+    program = next(reversed(compiled.programs.values()))
+    native = program.native
+    if native is None:
+        return {"native": False, "why_python": program.why_python}
+    info = {"native": True, "compile_seconds": native.compile_seconds, "cached": native.cached,
+            "explain": program.explain()}
+    if again is not None:
+        second = next(reversed(again().programs.values())).native
+        info["cached_load_seconds"] = None if second is None else second.compile_seconds
+        info["cached_load_cached"] = None if second is None else second.cached
+    return info
+
+
 def axon_fn_variants(workload, batches, threads, device="cpu"):
-    """Yield the plain step (or ``predict_fn``), then for training the Loop; threads come from
-    the environment (OpenBLAS and the OpenMP kernels read it when they load). On ``"cuda"``
-    the state and batches are put on the GPU first."""
+    """Yield the plain step (or ``predict_fn``), its ``jit`` (default backend), for training the
+    donated ``jit``, the Python replay (``backend="python"``), then for training the Loop;
+    threads come from the environment (OpenBLAS and the OpenMP kernels read it when they
+    load). On ``"cuda"`` the state and batches are put on the GPU first."""
     import axon_fn
 
     host_batches = batches
@@ -194,7 +240,17 @@ def axon_fn_variants(workload, batches, threads, device="cpu"):
         yield Variant("axon_fn", cycling(lambda x, y: predict_fn(state, x), batches), n_params,
                       **extra)
         compiled_predict = axon_fn.jit(predict_fn)
+
+        def predict_again():  # a second jit of predict_fn: records, then loads from disk
+            again = axon_fn.jit(predict_fn)
+            again.explain(state, batches[0][0])
+            return again
+
         yield Variant("axon_fn (jit)", cycling(lambda x, y: compiled_predict(state, x), batches),
+                      n_params, compile_info=lambda: jit_compile_info(compiled_predict,
+                                                                      predict_again), **extra)
+        replay_predict = axon_fn.jit(predict_fn, backend="python")
+        yield Variant("axon_fn (replay)", cycling(lambda x, y: replay_predict(state, x), batches),
                       n_params, **extra)
         return
 
@@ -233,15 +289,30 @@ def axon_fn_variants(workload, batches, threads, device="cpu"):
 
     yield Variant("axon_fn", cycling(step, batches), n_params, **extra)
 
-    # The same step function compiled: recorded once, then its kernels replayed.
+    # The same step function compiled: recorded once, compiled to C on the second call (the
+    # default backend), or with the parameters and optimizer state donated, or its recorded
+    # kernels replayed from Python (backend="python": the jit before the native backend).
+    def jitted(compiled):
+        def jit_step(x, y):
+            nonlocal state, opt_state
+            state, opt_state, value = compiled(state, opt_state, x, y)
+            return value
+
+        return jit_step
+
+    def step_again():  # a second jit of train_step (not donated): records, then loads from disk
+        again = axon_fn.jit(train_step)
+        again.explain(state, opt_state, *batches[0])
+        return again
+
     compiled_step = axon_fn.jit(train_step)
-
-    def jit_step(x, y):
-        nonlocal state, opt_state
-        state, opt_state, value = compiled_step(state, opt_state, x, y)
-        return value
-
-    yield Variant("axon_fn (jit)", cycling(jit_step, batches), n_params, **extra)
+    yield Variant("axon_fn (jit)", cycling(jitted(compiled_step), batches), n_params,
+                  compile_info=lambda: jit_compile_info(compiled_step, step_again), **extra)
+    donated_step = axon_fn.jit(train_step, donate_argnums=(0, 1))
+    yield Variant("axon_fn (jit, donated)", cycling(jitted(donated_step), batches), n_params,
+                  compile_info=lambda: jit_compile_info(donated_step), **extra)
+    replay_step = axon_fn.jit(train_step, backend="python")
+    yield Variant("axon_fn (replay)", cycling(jitted(replay_step), batches), n_params, **extra)
 
     # The same training through the Loop API: one `run` over the repetition's batches (host
     # batches: on a GPU the trainer copies each one to the device).
@@ -367,7 +438,8 @@ def torch_info(threads):
 
 
 def jax_params(net):
-    """Glorot-uniform kernels and zero biases (numpy, seeded), as a list of (kernel, bias)."""
+    """Glorot-uniform kernels and zero biases (numpy, seeded), as a list of (kernel, bias); the
+    numpy forward uses them too."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -412,8 +484,9 @@ def jax_forward(jax, net):
 
 
 def jax_variants(workload, batches, threads, device="cpu"):
-    """Yield one jitted step (value_and_grad + optax) or jitted predict; the data is put on the
-    device beforehand and each repetition waits for its last result."""
+    """Yield one jitted step (value_and_grad + optax, parameters and optimizer state donated) or
+    jitted predict; the data is put on the device beforehand and each repetition waits for its
+    last result."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -446,11 +519,12 @@ def jax_variants(workload, batches, threads, device="cpu"):
             logits = forward(params, x)
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-    @jax.jit
     def train_step(params, opt_state, x, y):
         value, grads = jax.value_and_grad(loss_fn)(params, x, y)
         updates, opt_state = opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
+
+    train_step = jax.jit(train_step, donate_argnums=(0, 1))  # params and opt_state donated
 
     opt_state = opt.init(params)
 
@@ -471,8 +545,47 @@ def jax_info(threads):
             "xla_flags": os.environ.get("XLA_FLAGS")}
 
 
-VARIANTS = {"axon_fn": axon_fn_variants, "torch": torch_variants, "jax": jax_variants}
-INFO = {"axon_fn": lambda threads: axon_fn_info(), "torch": torch_info, "jax": jax_info}
+# --- numpy -------------------------------------------------------------------------------------
+
+
+def numpy_variants(workload, batches, threads, device="cpu"):
+    """Inference only: a hand-written float32 forward of the MLP with JAX's weights (numpy's
+    BLAS reads its threads from the environment)."""
+    import numpy as np
+
+    if workload.train or workload.net != "mlp":
+        return
+    (w1, b1), (w2, b2), (w3, b3) = jax_params(workload.net)
+    n_params = sum(a.size for a in (w1, b1, w2, b2, w3, b3))
+
+    def predict(x, y):
+        h = np.maximum(x @ w1 + b1, 0)
+        h = np.maximum(h @ w2 + b2, 0)
+        return h @ w3 + b3
+
+    yield Variant("numpy", cycling(predict, batches), n_params)
+
+
+def numpy_info(threads):
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # older numpy: no dict form
+        blas = None
+    return {"version": np.__version__, "blas": blas}
+
+
+def supports(framework, workload):
+    """Whether ``framework`` has a row for ``workload`` (numpy: MLP inference only)."""
+    return framework != "numpy" or (not workload.train and workload.net == "mlp")
+
+
+VARIANTS = {"axon_fn": axon_fn_variants, "torch": torch_variants, "jax": jax_variants,
+            "numpy": numpy_variants}
+INFO = {"axon_fn": lambda threads: axon_fn_info(), "torch": torch_info, "jax": jax_info,
+        "numpy": numpy_info}
 
 
 # --- measuring (in the worker) -----------------------------------------------------------------
@@ -551,6 +664,8 @@ def worker(args):
         variant = next(itertools.islice(variants, args.variant, None))
         log(f"{name}: {variant.name}, {args.reps} x {steps} steps")
         result["record"] = measure(variant, workload, args.reps, steps, warmup)
+        if variant.compile_info is not None:  # after the timing: it compiles a second jit
+            result["record"]["compile"] = variant.compile_info()
         result["more"] = next(variants, None) is not None
     print(json.dumps(result))
 
@@ -558,13 +673,27 @@ def worker(args):
 # --- the parent: start the workers, print the tables -------------------------------------------
 
 
-def missing_modules(framework):
-    return [m for m in REQUIRES[framework] if importlib.util.find_spec(m) is None]
+def python_for(framework, args):
+    """The interpreter that runs ``framework``'s workers."""
+    return args.torch_python if framework == "torch" else sys.executable
+
+
+def missing_modules(framework, python=sys.executable):
+    if python == sys.executable:
+        return [m for m in REQUIRES[framework] if importlib.util.find_spec(m) is None]
+    probe = "import importlib.util as u, sys; print(' '.join(m for m in sys.argv[1:] " \
+            "if u.find_spec(m) is None))"
+    try:
+        done = subprocess.run([python, "-c", probe, *REQUIRES[framework]],
+                              stdout=subprocess.PIPE, text=True, timeout=60)
+    except OSError as error:
+        return [f"{python}: {error}"]
+    return done.stdout.split() if done.returncode == 0 else [f"{python} failed"]
 
 
 def spawn(framework, args, workload="small_train", variant=0, *, memory_run=False):
     """Run one worker process; its JSON result, or {"error": ...}."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework,
+    command = [python_for(framework, args), str(Path(__file__).resolve()), "--worker", framework,
                "--workloads", workload, "--variant", str(variant), "--reps", str(args.reps),
                "--threads", str(args.threads), "--device", args.device,
                "--batch-scale", str(args.batch_scale)]
@@ -591,6 +720,8 @@ def run_frameworks(frameworks, args):
     for _ in range(args.rounds):
         for name in args.workloads:
             for framework in frameworks:
+                if not supports(framework, WORKLOADS[name]):
+                    continue
                 merged, variants = results[framework], rounds.setdefault((framework, name), [])
                 for index in itertools.count():
                     result = spawn(framework, args, name, index)
@@ -619,6 +750,8 @@ def pool_rounds(records):
               "samples_per_s": statistics.median(rates) * first["batch"]}
     if "loss_decreased" in first:
         pooled["loss_decreased"] = all(record["loss_decreased"] for record in records)
+    if "compile" in first:  # the first round's (a real compile); every round's in the JSON
+        pooled["compile_rounds"] = [record.get("compile") for record in records]
     return pooled
 
 
@@ -626,27 +759,59 @@ def fmt_rate(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+RATIO_COLUMNS = ("x torch", "x fast Adam", "x jax", "x numpy")
+
+
 def result_rows(results, workloads):
-    """Table rows and flat JSON records; ratios are steps/s over PyTorch's (default Adam/SGD)."""
+    """Table rows and flat JSON records; ratios are steps/s over PyTorch's (default Adam/SGD),
+    PyTorch's fused (or foreach) Adam, JAX's and numpy's (inference) of the same workload."""
     rows, flat = [], []
     for name in workloads:
         records = [(fw, r) for fw, res in results.items() for r in res.get("workloads", {})
                    .get(name, [])]
         baseline = {r["variant"]: r["steps_per_s"] for fw, r in records if fw == "torch"}
-        torch_rate = baseline.get("torch")
-        fast_rate = next((v for k, v in baseline.items() if k != "torch"), None)
+
+        def first_rate(framework):
+            return next((r["steps_per_s"] for fw, r in records if fw == framework), None)
+
+        peers = {"torch": baseline.get("torch"),
+                 "torch_fast_adam": next((v for k, v in baseline.items() if k != "torch"), None),
+                 "jax": first_rate("jax"), "numpy": first_rate("numpy")}
         for fw, r in records:
-            ratio = r["steps_per_s"] / torch_rate if torch_rate else None
-            ratio_fast = r["steps_per_s"] / fast_rate if fast_rate else None
+            ratios = {peer: r["steps_per_s"] / rate if rate else None
+                      for peer, rate in peers.items()}
             rows.append([name, r["variant"], r["batch"], r["steps_per_rep"],
                          fmt_rate(r["steps_per_s"]),
                          f"{fmt_rate(r['steps_per_s_min'])}-{fmt_rate(r['steps_per_s_max'])}",
                          fmt_rate(r["samples_per_s"]),
-                         "-" if ratio is None else f"{ratio:.2f}",
-                         "-" if ratio_fast is None else f"{ratio_fast:.2f}"])
-            flat.append({"workload": name, "framework": fw, **r, "ratio_to_torch": ratio,
-                         "ratio_to_torch_fast_adam": ratio_fast})
+                         *("-" if ratio is None else f"{ratio:.2f}" for ratio in ratios.values())])
+            flat.append({"workload": name, "framework": fw, **r,
+                         **{f"ratio_to_{peer}": ratio for peer, ratio in ratios.items()}})
     return rows, flat
+
+
+def compile_rows(results, workloads):
+    """Per axon_fn row with compile information (and per round): the first call's compile, and
+    the load from the disk cache by a second jit of the same function."""
+
+    def ms(seconds):
+        return "-" if seconds is None else f"{seconds * 1e3:,.1f}"
+
+    rows = []
+    for name in workloads:
+        for r in results.get("axon_fn", {}).get("workloads", {}).get(name, []):
+            for round_index, c in enumerate(r.get("compile_rounds") or []):
+                if c is None:
+                    continue
+                head = [name, r["variant"], round_index + 1]
+                if not c["native"]:
+                    rows.append([*head, "-", "-", "-", f"Python replay ({c['why_python']})"])
+                    continue
+                note = ("the second jit compiled again: not found in the cache"
+                        if c.get("cached_load_cached") is False else "")
+                rows.append([*head, ms(c["compile_seconds"]), "yes" if c["cached"] else "no",
+                             ms(c.get("cached_load_seconds")), note])
+    return rows
 
 
 def sanity_lines(results, workloads):
@@ -681,6 +846,9 @@ def print_header(info, threads, results, skipped):
         j = results["jax"]["info"]
         print(f"jax {j['version']}, optax {j['optax']}, devices {j['devices']}, "
               f"XLA_FLAGS={j['xla_flags']}")
+    if "numpy" in results:
+        n = results["numpy"]["info"]
+        print(f"numpy {n['version']} (forward by hand), BLAS: {n['blas']}")
     for framework, reason in skipped.items():
         print(f"skipped {framework}: {reason}")
     for framework, result in results.items():
@@ -721,9 +889,13 @@ def main(argv=None):
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--quick", action="store_true", help="fewer steps: a fast smoke run")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="cuda: axon_fn on CuPy against PyTorch CUDA (JAX left out)")
+                        help="cuda: axon_fn on CuPy against PyTorch CUDA (JAX, numpy left out)")
     parser.add_argument("--batch-scale", type=int, default=1,
                         help="multiply every workload's batch size (e.g. 8)")
+    parser.add_argument("--torch-python",
+                        default=os.environ.get("BENCH_TORCH_PYTHON") or sys.executable,
+                        help="the Python that runs the PyTorch workers (default: "
+                             "$BENCH_TORCH_PYTHON, else this one)")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--variant", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--memory-run", action="store_true", help=argparse.SUPPRESS)
@@ -745,26 +917,37 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
+    # A fresh compile cache for this run, inherited by every worker: the first jit compile is
+    # a real one, and a second jit of the same function measures the load from the cache.
+    cache_dir = tempfile.mkdtemp(prefix="bench_train_jit_")
+    atexit.register(shutil.rmtree, cache_dir, True)
+    os.environ["AXON_FN_CACHE_DIR"] = cache_dir
+
     skipped, memory = {}, {}
     gpu = args.device == "cuda"
     for framework in frameworks:
-        missing = missing_modules(framework) + (["cupy"] if gpu and framework == "axon_fn"
-                                                 and importlib.util.find_spec("cupy") is None
-                                                 else [])
+        missing = missing_modules(framework, python_for(framework, args)) + (
+            ["cupy"] if gpu and framework == "axon_fn" and importlib.util.find_spec("cupy")
+            is None else [])
         if missing:
             skipped[framework] = f"not installed ({', '.join(missing)})"
-        elif gpu and framework == "jax":
+        elif gpu and framework in ("jax", "numpy"):
             skipped[framework] = "--device cuda compares axon_fn with PyTorch CUDA only"
+        elif not any(supports(framework, WORKLOADS[name]) for name in args.workloads):
+            skipped[framework] = "no row for these workloads (numpy: MLP inference only)"
     results = run_frameworks([fw for fw in frameworks if fw not in skipped], args)
     for framework, result in list(results.items()):
         if result["info"] is None:
             skipped[framework] = f"every worker failed: {result['errors']}"
             del results[framework]
             continue
-        if (args.memory or full_run) and not gpu:
+        if (args.memory or full_run) and not gpu and supports(framework,
+                                                              WORKLOADS["small_train"]):
             memory[framework] = spawn(framework, args, memory_run=True)
-            if framework == "axon_fn":  # the compiled step too: its program frees as it goes
+            if framework == "axon_fn":  # the compiled steps too: their programs free as they go
                 memory["axon_fn (jit)"] = spawn(framework, args, variant=1, memory_run=True)
+                memory["axon_fn (jit, donated)"] = spawn(framework, args, variant=2,
+                                                         memory_run=True)
 
     info = machine()
     print_header(info, args.threads, results, skipped)
@@ -778,9 +961,17 @@ def main(argv=None):
         print(f"\nsteps/s: median of {args.reps * args.rounds} repetitions{rounds} (min-max) "
               f"after warm-up; "
               f"x torch = steps/s over torch's (default Adam / SGD); "
-              f"x fast Adam = over torch's fused (or foreach) Adam")
+              f"x fast Adam = over torch's fused (or foreach) Adam; x jax = over jax's; "
+              f"x numpy = over the numpy forward's (inference)")
         print_table(["workload", "framework", "batch", "steps/rep", "steps/s", "min-max",
-                     "samples/s", "x torch", "x fast Adam"], rows)
+                     "samples/s", *RATIO_COLUMNS], rows)
+    compiled = compile_rows(results, args.workloads)
+    if compiled:
+        print("\ncompile: axon_fn.jit's native program, first call (cached: found in this run's "
+              "fresh AXON_FN_CACHE_DIR) and cached load (a second jit of the same function in "
+              "the same worker), ms")
+        print_table(["workload", "framework", "round", "first call", "cached", "cached load",
+                     "note"], compiled)
     print_memory(memory)
 
     write_json(args.json, {
@@ -789,7 +980,8 @@ def main(argv=None):
         "config": {"reps": args.reps, "rounds": args.rounds, "quick": args.quick,
                    "workloads": args.workloads,
                    "device": args.device, "batch_scale": args.batch_scale,
-                   "n_batches": N_BATCHES,
+                   "n_batches": N_BATCHES, "axon_fn_cache_dir": cache_dir,
+                   "torch_python": args.torch_python,
                    "workload_specs": {k: vars(WORKLOADS[k]) for k in args.workloads}},
         "frameworks": {fw: {"info": r["info"], "env": r["env"], "errors": r["errors"]}
                        for fw, r in results.items()},

@@ -12,6 +12,10 @@
  *
  * The declarations between the CDEF markers are read by native/build_native.py and handed to
  * cffi's cdef(): keep them free of preprocessor directives.
+ *
+ * The definitions live in one C file per kernel family (axon_conv.c, axon_pool.c,
+ * axon_softmax.c, axon_elementwise.c, axon_optim.c; the thread count in axon_kernels.c), all
+ * listed in build_native.py's SOURCES.
  */
 #ifndef AXON_KERNELS_H
 #define AXON_KERNELS_H

@@ -3,6 +3,12 @@
 setup.py names it in ``cffi_modules``; ``python native/build_native.py`` also builds it in place
 (for working on the kernels without reinstalling).
 
+Sources: ``axon_kernels.h`` declares every export (cffi's cdef reads its CDEF block; a family
+with a header of its own, ``quantize.h``, is listed in ``HEADERS``); ``SOURCES``
+lists the C files compiled into the one extension, one per kernel family, each instantiated for
+float and double through ``axon_template.h`` on the helpers of ``axon_common.h``. A new C file
+goes into ``SOURCES`` and into MANIFEST.in (the sdist must carry it).
+
 Compiler flags: ``-O3 -ffp-contract=fast -fno-trapping-math`` (the last lets selects vectorize;
 never ``-ffast-math``: NaN and inf must behave as in numpy; never ``-march=native``: the binary
 must run on other CPUs of the architecture), plus
@@ -25,6 +31,20 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "axon_kernels.h")
+# Every header whose CDEF block cffi reads, in order: the kernels' one, then the families that
+# keep their own header (int8 quantization: quantize.h).
+HEADERS = [HEADER, os.path.join(HERE, "quantize.h")]
+
+# The C files of the extension, relative to the repository root (setup.py builds from there).
+SOURCES = [
+    "native/axon_kernels.c",  # the exports of no family: thread count
+    "native/axon_conv.c",  # im2col / col2im, direct convolutions
+    "native/axon_pool.c",  # max and average pooling
+    "native/axon_softmax.c",  # softmax, log-softmax, softmax cross-entropy
+    "native/axon_elementwise.c",  # activations, a dense layer's bias + ReLU
+    "native/axon_optim.c",  # optimizer updates (Adam)
+    "native/quantize.c",  # int8 weight-only matrix product (declared in quantize.h)
+]
 
 _PROBE_OPENMP = r"""
 #include <omp.h>
@@ -55,13 +75,17 @@ int main(void) {
 
 
 def _cdef_source():
-    """The declarations between the CDEF markers of the header (cffi cannot read directives)."""
-    with open(HEADER) as f:
-        text = f.read()
-    match = re.search(r"/\* CDEF BEGIN \*/(.*)/\* CDEF END \*/", text, re.S)
-    if match is None:
-        raise RuntimeError(f"{HEADER}: no CDEF BEGIN/END markers")
-    return re.sub(r"/\*.*?\*/", "", match.group(1), flags=re.S)
+    """The declarations between the CDEF markers of the headers (cffi cannot read
+    directives)."""
+    parts = []
+    for header in HEADERS:
+        with open(header) as f:
+            text = f.read()
+        match = re.search(r"/\* CDEF BEGIN \*/(.*)/\* CDEF END \*/", text, re.S)
+        if match is None:
+            raise RuntimeError(f"{header}: no CDEF BEGIN/END markers")
+        parts.append(re.sub(r"/\*.*?\*/", "", match.group(1), flags=re.S))
+    return "\n".join(parts)
 
 
 def _compiler_command():
@@ -106,8 +130,8 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef_source())
 ffibuilder.set_source(
     "axon_fn._native_kernels",
-    '#include "axon_kernels.h"',
-    sources=["native/axon_kernels.c"],
+    "".join(f'#include "{os.path.basename(h)}"\n' for h in HEADERS),
+    sources=SOURCES,
     include_dirs=["native"],
     extra_compile_args=_compile_args,
     extra_link_args=_link_args,

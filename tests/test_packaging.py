@@ -11,8 +11,10 @@ def test_the_sdist_carries_what_the_kernel_build_reads():
     manifest = (ROOT / "MANIFEST.in").read_text()
     included = {name for line in manifest.splitlines() if line.startswith("include ")
                 for name in line.split()[1:]}
-    needed = {"axon_fn/py.typed"} | {f"native/{path.name}" for path in (ROOT / "native").iterdir()
-                                      if path.suffix in (".c", ".h", ".py")}
+    # py.typed, and the header every program compiled by jit's native backend includes
+    needed = {"axon_fn/py.typed", "axon_fn/_compile/runtime.h"} | {
+        f"native/{path.name}" for path in (ROOT / "native").iterdir()
+        if path.suffix in (".c", ".h", ".py")}
     assert {"native/build_native.py", "native/axon_kernels.h", "native/axon_kernels.c"} <= needed
     assert needed <= included, f"missing from MANIFEST.in: {sorted(needed - included)}"
     assert all((ROOT / name).is_file() for name in needed)

@@ -35,6 +35,7 @@ ANNOTATED = [
     "axon_fn.ops.arrange", "axon_fn.ops.conv", "axon_fn.ops.einsum", "axon_fn.ops.indexing",
     "axon_fn.ops.linalg", "axon_fn.ops.manipulation", "axon_fn.ops.pool", "axon_fn.ops.softmax",
     "axon_fn.ops.sorting", "axon_fn.ops.statistics", "axon_fn.ops.ufuncs",
+    "axon_fn.mixed_precision",
 ]
 
 # Exception: most of ``axon_fn.ops`` (``ops.add``, ``ops.sum``, ``ops.reshape``...) is generated

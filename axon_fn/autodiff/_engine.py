@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .._dtypes import is_floating, is_low_precision
 from .._core import JointVJP, numpy_backed, stageable
 from ..ops.creation import zeros_like
 from ..ops.elementwise import add, astype
@@ -26,7 +27,7 @@ def fit_to(ct, like):
             ct = _sum_leading(ct, shape=shape)  # a bias-like gradient: one matrix-vector product
         else:
             ct = _unbroadcast(ct, shape)
-    if ct.dtype != like.dtype and np.issubdtype(like.dtype, np.inexact):
+    if ct.dtype != like.dtype and is_floating(like.dtype):
         ct = astype(ct, dtype=like.dtype)
     return ct
 
@@ -36,6 +37,9 @@ def _sum_leading(ct, *, shape):
     """``ct`` summed over its leading axes down to ``shape``, on BLAS: numpy's reduction over
     leading axes walks the rows one by one, several times slower than ``ones @ rows``."""
     rows = ct.reshape(-1, math.prod(shape))  # math.prod: np.prod of a tuple costs microseconds
+    if is_low_precision(ct.dtype):  # summed in float32, as every float16/bfloat16 reduction
+        return (np.ones(rows.shape[0], np.float32) @ rows.astype(np.float32)).astype(
+            ct.dtype).reshape(shape)
     if ct.dtype.kind != "f":
         return rows.sum(axis=0).reshape(shape)
     return (np.ones(rows.shape[0], ct.dtype) @ rows).reshape(shape)

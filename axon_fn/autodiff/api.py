@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .._dtypes import is_floating
 from .._core import AbstractArray, Trace, Tracer, full_value
 from ..errors import AxonTypeError, TracerError
 from ..ops.creation import ones_like, zeros_like
@@ -93,14 +94,14 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
 
 def _check_differentiable(args, argnums, where):
     for argnum, arg in zip(argnums, args):
-        if all(type(leaf) is np.ndarray and leaf.dtype.kind in "fc"
+        if all(type(leaf) is np.ndarray and (leaf.dtype.kind in "fc" or is_floating(leaf.dtype))
                for leaf in optree.tree_leaves(arg)):
             continue  # the usual case, checked without building the paths
         for path, leaf in zip(*optree.tree_flatten_with_path(arg)[:2]):
             dtype = getattr(full_value(leaf), "dtype", None)
             if dtype is None:
                 dtype = np.result_type(leaf) if isinstance(leaf, (int, float, bool)) else None
-            if dtype is None or not np.issubdtype(dtype, np.inexact):
+            if dtype is None or not is_floating(dtype):
                 location = "".join(f"[{p!r}]" for p in path)
                 raise AxonTypeError(
                     f"{where}: argument {argnum}{location} has dtype {dtype}; gradients need "
@@ -166,7 +167,7 @@ def _check_scalar(out, name):
             f"grad of {name}: the function must return a scalar, got shape {tuple(shape)} "
             "(reduce it, e.g. with ops.sum or ops.mean, or use vjp)"
         )
-    if not np.issubdtype(value.dtype, np.inexact):
+    if not is_floating(value.dtype):
         raise AxonTypeError(f"grad of {name}: the output has dtype {value.dtype}, expected float")
 
 

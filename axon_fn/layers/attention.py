@@ -20,6 +20,7 @@ from numbers import Real
 
 import numpy as np
 
+from .._dtypes import is_floating
 from .. import ops
 from ..errors import AxonTypeError, InvalidArgumentError
 from ..typing import Array, ArrayLike, DTypeLike, PyTree
@@ -79,7 +80,7 @@ def _masked_fill_value(logits):
     # row into 0/0 = NaN, a fixed constant such as -1e9 overflows float16, and the full minimum
     # overflows (with a RuntimeWarning) when softmax subtracts a positive row maximum.
     dtype = np.dtype(getattr(logits, "dtype", np.float64))
-    if not np.issubdtype(dtype, np.inexact):
+    if not is_floating(dtype):
         dtype = np.dtype(np.float64)
     return dtype.type(np.finfo(dtype).min / 2)
 

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._dtypes import is_real_floating
 from .. import ops
 from ..autodiff import stop_gradient
 from ..errors import InvalidArgumentError
@@ -40,7 +41,7 @@ def _precise_moments(x, axes):
     channel (a strided one, channels-first, most of all) drifts by 1e-5 to 1e-4 of the data's
     scale, while this stays within float32's rounding of the float64 result."""
     dtype = np.dtype(dtype_of(x))
-    wide = np.float64 if dtype.kind == "f" and dtype.itemsize < 8 else None
+    wide = np.float64 if is_real_floating(dtype) and dtype.itemsize < 8 else None
     mean = ops.mean(x, axis=axes, keepdims=True, dtype=wide)
     if wide is not None:
         mean = ops.astype(mean, dtype)

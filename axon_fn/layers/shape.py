@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .._dtypes import is_real_floating
 from .. import ops
 from .._checks import is_int
 from ..backend import array_module
@@ -95,7 +96,7 @@ def resize(x: ArrayLike, *, size: Shape, method: str = "nearest", channels: str 
     axes = _spatial_axes(nd, channels)
     sizes = _sizes(size, [shape_of(x)[a] for a in axes])
     dtype = dtype_of(x)
-    if method != "nearest" and not np.issubdtype(dtype, np.floating):
+    if method != "nearest" and not is_real_floating(dtype):
         dtype = np.dtype(np.float64)
         x = ops.astype(x, dtype=dtype)
     for axis, n_out in zip(axes, sizes):

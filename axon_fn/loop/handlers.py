@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .._dtypes import is_real_floating
 from .. import distributed
 from .._checks import is_int
 from ..errors import AxonTypeError, InvalidArgumentError
@@ -160,7 +161,7 @@ def _scale_hyperparam(opt_state, hyperparam, factor, min_value, where):
         found.append(base * new)
         return node._replace(hyperparams_scale={
             **scales, hyperparam: np.asarray(new, dtype=old.dtype if old.ndim == 0 and
-                                             old.dtype.kind == "f" else np.float32)})
+                                             is_real_floating(old.dtype) else np.float32)})
 
     new_state = optree.tree_map(scale, opt_state, none_is_leaf=True,
                                 is_leaf=lambda node: isinstance(node, InjectHyperparamsState))

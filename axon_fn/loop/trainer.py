@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .._dtypes import is_real_floating
 from .. import distributed as _dist
 from .. import losses as _losses
 from .. import optim as _optim
@@ -158,8 +159,9 @@ def trainer(model: Any, loss: Any, optimizer: Any, *, learning_rate: Any = None,
     * ``optimizer``: a name from :mod:`axon_fn.optim` (with ``learning_rate``) or a
       transformation. ``clip_norm`` clips the global gradient norm first; ``accumulate_steps``
       averages the gradients of that many batches per update (``optim.MultiSteps``).
-    * ``loss_scale``: an ``optim.DynamicLossScale`` / ``StaticLossScale`` for float16 training;
-      steps with non-finite gradients are skipped.
+    * ``loss_scale``: an ``optim.DynamicLossScale`` / ``StaticLossScale`` for float16 training
+      (``"dynamic"`` is ``optim.DynamicLossScale()``, starting at 2**15); steps with
+      non-finite gradients are skipped. See ``guides/mixed_precision.md``.
     * ``compile``: the step (forward, backward and optimizer update) runs under
       :func:`axon_fn.jit`, recorded once per batch shape and replayed after. ``"auto"`` falls
       back to running it eagerly when it cannot be compiled (Python control flow on array
@@ -190,6 +192,11 @@ def trainer(model: Any, loss: Any, optimizer: Any, *, learning_rate: Any = None,
     if device is not None:
         _check_device(device, "trainer")
         _require_cupy("trainer")
+    if isinstance(loss_scale, str):
+        if loss_scale != "dynamic":
+            raise InvalidArgumentError(f"trainer: `loss_scale` must be 'dynamic', a loss scale "
+                                       f"from axon_fn.optim or None, got {loss_scale!r}")
+        loss_scale = _optim.DynamicLossScale()
     if compile is True and loss_scale is not None:
         raise InvalidArgumentError("trainer: a step with a loss scale cannot be compiled (it "
                                    "skips steps by the gradients' values); use compile='auto' "
@@ -296,7 +303,8 @@ def evaluator(model: Any, *, distributed: bool = False, shard: bool = True) -> L
     are copied to the device the model state is on (a GPU state evaluates on the GPU).
     ``distributed=True`` (see :func:`trainer`): the model state is broadcast from rank 0, each
     rank predicts its rows of each batch (``shard=True``) or its own batches, and the metrics
-    see every rank's predictions.
+    see every rank's predictions. The model runs under :func:`axon_fn.jit` (compiled per batch
+    shape), or eagerly when it cannot be compiled.
 
     >>> import numpy as np, axon_fn
     >>> model = axon_fn.input("x", shape=(None, 2)) >> axon_fn.softmax()
@@ -307,6 +315,16 @@ def evaluator(model: Any, *, distributed: bool = False, shard: bool = True) -> L
     """
     _, predict_fn = build(model)
     ranks = _distributed_ranks(distributed, shard, "evaluator")
+    compiled = jit(predict_fn)
+
+    def predict(model_state, inputs):
+        nonlocal compiled
+        if compiled is not None:
+            try:
+                return compiled(model_state, inputs)
+            except StagingError:
+                compiled = None  # a layer branching on values: run it eagerly
+        return predict_fn(model_state, inputs)
 
     def init_fn(init_state):
         if isinstance(init_state, TrainState):
@@ -323,7 +341,7 @@ def evaluator(model: Any, *, distributed: bool = False, shard: bool = True) -> L
         device = _device_of(s.model_state)
         if device != "cpu":
             inputs, targets = device_put((inputs, targets), device)
-        return EvalState(s.model_state, targets, predict_fn(s.model_state, inputs))
+        return EvalState(s.model_state, targets, predict(s.model_state, inputs))
 
     return Loop(step_fn, init_fn, output_transform=_outputs(ranks))
 
@@ -350,7 +368,7 @@ def _synchronize(grads, value, model_state, rows):
     program)."""
     grad_leaves, grad_tree = optree.tree_flatten(grads)
     state_leaves, state_tree = optree.tree_flatten(model_state.state)
-    floats = [i for i, leaf in enumerate(state_leaves) if np.dtype(leaf.dtype).kind == "f"]
+    floats = [i for i, leaf in enumerate(state_leaves) if is_real_floating(leaf.dtype)]
     out = _dist.sync_step(*grad_leaves, value, *[state_leaves[i] for i in floats], rows=rows)
     n = len(grad_leaves)
     for i, reduced in zip(floats, out[n + 1:]):

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .._dtypes import is_real_floating
 from .. import initializers as init
 from ..errors import AxonTypeError, ShapeError
 from ..graph.core import block, make_node, param
@@ -131,7 +132,7 @@ def _sinusoidal(x, *, max_timescale):
         raise ShapeError(f"sinusoidal_position_encoding: `x` expected shape (..., length, "
                          f"features), got shape {shape}")
     dtype = np.dtype(getattr(x, "dtype", np.float64))
-    dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float32)
+    dtype = dtype if is_real_floating(dtype) else np.dtype(np.float32)
     table = _attention.sinusoidal_position_encoding(shape[-2], shape[-1], dtype=dtype,
                                                     max_timescale=max_timescale)
     return _attention.position_embedding(x, table)

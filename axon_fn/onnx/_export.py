@@ -39,6 +39,7 @@ UNEXPORTED = {  # primitive -> why it has no rule, by design
         "softmax_cross_entropy_grad", "prod_of_others")},
     "index_add": "a scatter-add, the VJP of the gathers: inference never runs it",
     "softmax_cross_entropy": "a training loss: a model's forward pass does not call it",
+    "quantized_dense": "int8 weight-only layers (axon_fn.quantize): export the float model",
     **{name: "ONNX has no matrix decomposition or solver operator" for name in (
         "solve", "cholesky", "qr", "svd", "eigh", "slogdet")},
 }

@@ -16,9 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._core import primitive
+from .._dtypes import is_floating
 from ..backend import array_module
 from ..errors import AxonTypeError, ShapeError, TracerError
-from ._rules import AbstractArray, broadcast_shapes, dtype_of, float_dtype, shape_of
+from ._rules import (
+    AbstractArray, broadcast_shapes, dtype_of, float_dtype, in_float32, shape_of,
+)
 from .creation import zeros_like
 from .elementwise import add, divide, multiply, negative, subtract, where
 from .shape import expand_dims, squeeze, swapaxes
@@ -53,7 +56,8 @@ def _matrix(name, a):
     if len(shape) < 2:
         raise ShapeError(f"{name}: a must have at least 2 dimensions (..., M, N), got shape "
                          f"{shape}")
-    if not np.issubdtype(dtype_of(a), np.number) or np.issubdtype(dtype_of(a), np.complexfloating):
+    if not (np.issubdtype(dtype_of(a), np.number) or is_floating(dtype_of(a))) or np.issubdtype(
+            dtype_of(a), np.complexfloating):
         raise AxonTypeError(f"{name}: a must be a real numeric array, got dtype {dtype_of(a)}")
     return shape
 
@@ -90,7 +94,8 @@ def _solve_da(g, x, a, b):
 
 
 solve = primitive(
-    "solve", lambda xp, a, b: xp.linalg.solve(a, b), _solve_rule, (_solve_da, _solve_db),
+    "solve", in_float32("solve")(lambda xp, a, b: xp.linalg.solve(a, b)), _solve_rule,
+    (_solve_da, _solve_db),
     doc="""The solution ``x`` of ``a @ x = b`` (``b`` a vector when 1-d, else a stack of
     matrices ``(..., M, K)``, as numpy 2).
 
@@ -124,7 +129,8 @@ def _cholesky_rule(a):
 
 
 cholesky = primitive(
-    "cholesky", lambda xp, a: xp.linalg.cholesky(a), _cholesky_rule, (_cholesky_vjp,),
+    "cholesky", in_float32("cholesky")(lambda xp, a: xp.linalg.cholesky(a)), _cholesky_rule,
+    (_cholesky_vjp,),
     doc="""The lower-triangular ``L`` with ``L @ L.T == a`` for a symmetric positive-definite
     ``a`` (only its lower triangle is read, as numpy; the gradient is the symmetric one).
 
@@ -150,6 +156,7 @@ def _qr_rule(a, *, mode, part):
     return AbstractArray(shape[:-2] + (r_rows, n), float_dtype(a))
 
 
+@in_float32("qr")
 def _qr_impl(xp, a, *, mode, part):
     q, r = xp.linalg.qr(a, mode=mode)
     return q if part == "q" else r
@@ -192,6 +199,7 @@ def _svd_rule(a, *, full_matrices, part):
     return AbstractArray(batch + (n if full_matrices else k, n), float_dtype(a))
 
 
+@in_float32("svd")
 def _svd_impl(xp, a, *, full_matrices, part):
     if part == "s":
         return xp.linalg.svd(a, compute_uv=False)
@@ -250,6 +258,7 @@ def _eigh_rule(a, *, UPLO, part):  # noqa: N803 - numpy's name
     return AbstractArray(shape, float_dtype(a))
 
 
+@in_float32("eigh")
 def _eigh_impl(xp, a, *, UPLO, part):  # noqa: N803
     if part == "w":
         return xp.linalg.eigvalsh(a, UPLO=UPLO)
@@ -281,6 +290,7 @@ def _slogdet_rule(a, *, part):
     return AbstractArray(shape[:-2], float_dtype(a))
 
 
+@in_float32("slogdet")
 def _slogdet_impl(xp, a, *, part):
     sign, logabsdet = xp.linalg.slogdet(a)
     return sign if part == "sign" else logabsdet

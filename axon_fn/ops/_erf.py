@@ -6,6 +6,8 @@ Function", Math. Comp. 1969), accurate to about 1e-16 in float64, evaluated on w
 
 import numpy as np
 
+from .._dtypes import is_real_floating
+
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
       3.20937758913846947e03, 1.85777706184603153e-1)
 _B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
@@ -60,7 +62,7 @@ def erf(xp, x):
 
         return special.erf(x)
     x = np.asarray(x)
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
+    dtype = x.dtype if is_real_floating(x.dtype) else np.dtype(np.float64)
     y = np.abs(x.astype(np.float64))
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         out = np.where(

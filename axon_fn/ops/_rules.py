@@ -7,8 +7,11 @@ or raises :class:`ShapeError` naming the op and the shapes that do not fit.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from .._dtypes import is_floating, is_low_precision
 from .._core import AbstractArray
 from ..errors import AxonTypeError, ShapeError
 
@@ -40,7 +43,7 @@ def result_dtype(*args):
 def float_dtype(*args):
     """The promoted dtype, made floating (as numpy does for ``exp`` of integers)."""
     dtype = result_dtype(*args)
-    return dtype if np.issubdtype(dtype, np.inexact) else np.dtype(np.float64)
+    return dtype if is_floating(dtype) else np.dtype(np.float64)
 
 
 def broadcast_shapes(name, *shapes):
@@ -119,8 +122,51 @@ def reduction_rule(name, *, dtype=None):
 
 
 def require_float(name, x, argument="x"):
-    if not np.issubdtype(dtype_of(x), np.inexact):
+    if not is_floating(dtype_of(x)):
         raise AxonTypeError(f"{name}: {argument} must be a floating array, got dtype {dtype_of(x)}")
+
+
+def in_float32(name):
+    """Decorate a primitive's ``impl(xp, *arrays, **static)`` so that float16 and bfloat16
+    inputs are computed in float32 (sums, products and matrix products accumulate there, and
+    numpy's BLAS and axon_fn's C kernels take float32) and the floating results are rounded
+    back to the dtype the op returns for its inputs (numpy's promotion: bfloat16 with bfloat16
+    stays bfloat16). On numpy the float32 call goes through the primitive's CPU kernel, so a C
+    override runs. Other dtypes call ``impl`` unchanged."""
+
+    def wrap(impl):
+        @functools.wraps(impl)
+        def run(xp, *arrays, **static):
+            for a in arrays:  # the usual float32/float64 call costs one attribute read
+                if getattr(a, "itemsize", 8) == 2 and is_low_precision(a.dtype):
+                    break
+            else:
+                return impl(xp, *arrays, **static)
+            target = np.result_type(*(a.dtype for a in arrays
+                                      if is_floating(getattr(a, "dtype", None))))
+            wide = tuple(a.astype(np.float32) if is_low_precision(getattr(a, "dtype", "i1"))
+                         else a for a in arrays)
+            if xp is np:
+                from .._core import PRIMITIVES
+
+                out = PRIMITIVES[name].cpu(*wide, **static)
+            else:
+                out = impl(xp, *wide, **static)
+            if not is_low_precision(target):
+                return out
+            if type(out) is tuple:
+                return tuple(_narrow(o, target) for o in out)
+            return _narrow(out, target)
+
+        return run
+
+    return wrap
+
+
+def _narrow(out, target):
+    """A floating result in ``target`` (float32 from the widened inputs, or float64 where a
+    Python scalar operand became a numpy array); integer and boolean results as they are."""
+    return out.astype(target) if out.dtype != target and is_floating(out.dtype) else out
 
 
 def no_second_order(name):

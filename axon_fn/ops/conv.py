@@ -24,7 +24,7 @@ from typing import Sequence
 from .._core import primitive
 from ..errors import ShapeError
 from ..typing import Array, ArrayLike
-from ._rules import AbstractArray, result_dtype, shape_of
+from ._rules import AbstractArray, in_float32, result_dtype, shape_of
 from ._window import (
     check_channels_arg,
     crop,
@@ -129,6 +129,7 @@ def _rows(xp, a):
     return xp.ascontiguousarray(a).reshape(size_of(a.shape[:-1]), a.shape[-1])
 
 
+@in_float32("conv_general")
 def _conv_impl(xp, x, w, *, strides, padding, lhs_dilation, rhs_dilation, groups):
     out_shape = _out_shape("conv_general", x.shape, w.shape,
                            _statics(strides, padding, lhs_dilation, rhs_dilation, groups))
@@ -155,6 +156,7 @@ def _conv_impl(xp, x, w, *, strides, padding, lhs_dilation, rhs_dilation, groups
     return out
 
 
+@in_float32("conv_general_input_grad")
 def _input_grad_impl(xp, g, w, *, input_shape, strides, padding, lhs_dilation, rhs_dilation,
                      groups):
     input_shape = tuple(input_shape)
@@ -196,6 +198,7 @@ def _col2im(xp, dpad, g_rows, w, out_spatial, strides, rhs_dilation):
         view += xp.matmul(g_rows, w_rows[i].T).reshape(view.shape)
 
 
+@in_float32("conv_general_kernel_grad")
 def _kernel_grad_impl(xp, x, g, *, kernel_shape, strides, padding, lhs_dilation, rhs_dilation,
                       groups):
     kernel_shape = tuple(kernel_shape)

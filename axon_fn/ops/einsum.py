@@ -23,7 +23,7 @@ import numpy as np
 from .._core import AbstractArray, VariadicVJP, primitive
 from ..errors import AxonTypeError, ShapeError
 from ..typing import Array, ArrayLike
-from ._rules import as_operand, normalize_axis, result_dtype, shape_of
+from ._rules import as_operand, in_float32, normalize_axis, result_dtype, shape_of
 from .creation import eye
 from .elementwise import multiply
 from .linalg import matmul
@@ -147,6 +147,7 @@ def _plan(subscripts, shapes):
 # The primitive -----------------------------------------------------------------------------------
 
 
+@in_float32("einsum")
 def _einsum_impl(xp, *operands, subscripts):
     expr, optimize = _plan(subscripts, tuple(np.shape(o) for o in operands))
     if xp is not np:  # numpy scalars may ride along with device arrays

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .._core import AbstractArray, JointVJP, primitive
 from ..errors import InvalidArgumentError, ShapeError
-from ._rules import result_dtype, shape_of
+from ._rules import in_float32, result_dtype, shape_of
 from .elementwise import relu_grad, sigmoid, sigmoid_grad, tanh_grad
 from .linalg import _matmul_rule, matmul
 from .shape import reshape, swapaxes
@@ -42,6 +42,7 @@ def _check_activation(activation):
                                    f"None, got {activation!r}")
 
 
+@in_float32("dense")
 def _dense_impl(xp, x, kernel, *bias, activation=None):
     _check_activation(activation)
     y = xp.matmul(x, kernel)

@@ -23,8 +23,8 @@ from ..typing import Array, ArrayLike
 from . import _decompositions as _dec
 from ._decompositions import cholesky as _cholesky, solve
 from ._rules import (
-    AbstractArray, as_operand, broadcast_shapes, dtype_of, float_dtype, named, normalize_axis,
-    result_dtype, shape_of,
+    AbstractArray, as_operand, broadcast_shapes, dtype_of, float_dtype, in_float32, named,
+    normalize_axis, result_dtype, shape_of,
 )
 from .elementwise import divide, multiply, subtract, where
 from .shape import expand_dims, reshape, squeeze, swapaxes
@@ -61,8 +61,17 @@ def _matmul_dy(g, ans, x, y):
     return matmul(swapaxes(x), g)
 
 
+_matmul_16 = in_float32("matmul")(lambda xp, x, y: xp.matmul(x, y))
+
+
+def _matmul_impl(xp, x, y):
+    if getattr(x, "itemsize", 8) != 2 and getattr(y, "itemsize", 8) != 2:
+        return xp.matmul(x, y)  # the hot path of small models: no wrapper in between
+    return _matmul_16(xp, x, y)  # float16/bfloat16: computed in float32
+
+
 matmul = primitive(
-    "matmul", lambda xp, x, y: xp.matmul(x, y), _matmul_rule, (_matmul_dx, _matmul_dy),
+    "matmul", _matmul_impl, _matmul_rule, (_matmul_dx, _matmul_dy),
     signature="x1, x2, /, out=None, *, dtype=None",
     doc="""Matrix product with numpy's rules: batched over leading axes, 1-d operands promoted.
 

@@ -19,10 +19,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .._dtypes import is_floating
 from .._core import primitive
 from ..errors import ShapeError
 from ..typing import Array, ArrayLike
-from ._rules import AbstractArray, dtype_of, float_dtype, no_second_order, shape_of
+from ._rules import (
+    AbstractArray, dtype_of, float_dtype, in_float32, no_second_order, shape_of,
+)
 from ._window import (
     check_channels_arg,
     crop,
@@ -62,7 +65,7 @@ def _geometry(name, xs, window, strides, padding, shown=None):
 
 
 def _lowest(xp, dtype):
-    if np.issubdtype(dtype, np.inexact):
+    if is_floating(dtype):
         return -np.inf
     if dtype == np.bool_:
         return False
@@ -72,6 +75,7 @@ def _lowest(xp, dtype):
 # Max pooling ---------------------------------------------------------------------------------
 
 
+@in_float32("max_pool_general")
 def _max_pool_impl(xp, x, *, window, strides, padding):
     out_spatial = _geometry("max_pool_general", x.shape, window, strides, padding)
     xpad = pad_dilate(xp, x, padding, (1,) * len(window), fill=_lowest(xp, x.dtype))
@@ -85,6 +89,7 @@ def _max_pool_impl(xp, x, *, window, strides, padding):
     return out
 
 
+@in_float32("max_pool_general_grad")
 def _max_pool_grad_impl(xp, x, g, *, window, strides, padding):
     nd = len(window)
     out_spatial = _geometry("max_pool_general_grad", x.shape, window, strides, padding)
@@ -93,7 +98,7 @@ def _max_pool_grad_impl(xp, x, g, *, window, strides, padding):
     best = _max_pool_impl(xp, x, window=window, strides=strides, padding=padding)
     dpad = xp.zeros(xpad.shape, dtype=float_dtype(x, g))
     taken = xp.zeros(best.shape, dtype=bool)
-    floating = np.issubdtype(x.dtype, np.inexact)
+    floating = is_floating(x.dtype)
     for off in offsets(window, (1,) * nd):
         index = window_slice(off, out_spatial, strides)
         view = xpad[index]
@@ -174,6 +179,7 @@ def _avg_divisor(xp, spatial, window, strides, padding, out_spatial, count_inclu
     return _counts(xp, spatial, window, strides, padding, out_spatial, dtype)
 
 
+@in_float32("avg_pool_general")
 def _avg_pool_impl(xp, x, *, window, strides, padding, count_include_pad):
     nd = len(window)
     out_spatial = _geometry("avg_pool_general", x.shape, window, strides, padding)
@@ -187,6 +193,7 @@ def _avg_pool_impl(xp, x, *, window, strides, padding, count_include_pad):
     return out
 
 
+@in_float32("avg_pool_general_grad")
 def _avg_pool_grad_impl(xp, g, *, input_shape, window, strides, padding, count_include_pad):
     nd = len(window)
     input_shape = tuple(input_shape)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .._core import primitive
+from .._dtypes import is_low_precision
 from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import (
     AbstractArray,
@@ -21,6 +22,7 @@ from ._rules import (
     canonical_axis,
     dtype_of,
     float_dtype,
+    in_float32,
     no_second_order,
     normalize_axes,
     normalize_axis,
@@ -59,8 +61,8 @@ def _sum_rule(x, *, axis=None, keepdims=False, dtype=None):
 
 sum = primitive(  # noqa: A001
     "sum",
-    lambda xp, x, *, axis=None, keepdims=False, dtype=None: xp.sum(
-        x, axis=_axis_arg(axis), keepdims=keepdims, dtype=dtype),
+    lambda xp, x, *, axis=None, keepdims=False, dtype=None: _sum_impl(
+        xp, x, axis=_axis_arg(axis), keepdims=keepdims, dtype=dtype),
     _sum_rule, (_sum_vjp,),
     signature="a, axis=None, dtype=None, out=None, keepdims=False",
     normalize={"axis": canonical_axis},
@@ -70,6 +72,14 @@ sum = primitive(  # noqa: A001
     array([3., 7.])
     """,
 )
+
+
+def _sum_impl(xp, x, *, axis, keepdims, dtype):
+    """numpy's sum, accumulated in float32 for float16 and bfloat16 (numpy sums bfloat16 in
+    bfloat16: ten thousand ones would add up to 256) and returned in the input's dtype."""
+    if dtype is None and getattr(x, "itemsize", 8) == 2 and is_low_precision(x.dtype):
+        return xp.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)
+    return xp.sum(x, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 def _axis_arg(axis):
@@ -129,6 +139,7 @@ def _moved_last(xp, x, axes):
     return moved.reshape(moved.shape[: len(rest)] + (-1,)), rest
 
 
+@in_float32("prod_of_others")
 def _prod_of_others_impl(xp, x, *, axis=None):
     """For each element, the product of the *other* elements in its reduction group.
 
@@ -150,8 +161,8 @@ _prod_of_others = primitive(
 )
 
 prod = primitive(
-    "prod", lambda xp, x, *, axis=None, keepdims=False: xp.prod(x, axis=_axis_arg(axis),
-                                                               keepdims=keepdims),
+    "prod", in_float32("prod")(lambda xp, x, *, axis=None, keepdims=False: xp.prod(
+        x, axis=_axis_arg(axis), keepdims=keepdims)),
     reduction_rule("prod"),
     (lambda g, ans, x, *, axis=None, keepdims=False: multiply(
         _restore(g, x, axis, keepdims), _prod_of_others(x, axis=axis)),),
@@ -197,6 +208,7 @@ argmin = primitive("argmin", lambda xp, x, *, axis=None, keepdims=False: xp.argm
     """)
 
 
+@in_float32("cumsum")
 def _cumsum_impl(xp, x, *, axis, reverse=False):
     if reverse:
         return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis), axis)
@@ -271,8 +283,10 @@ def mean(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTypeLi
     """
     _no_out("mean", out)
     a = as_operand(a)
+    wide = dtype is None and is_low_precision(float_dtype(a))  # float16/bfloat16: sum in float32
     dtype = float_dtype(a) if dtype is None else np.dtype(dtype)
-    result = divide(sum(a, axis=axis, keepdims=keepdims, dtype=dtype), _count(a, axis))
+    total = sum(a, axis=axis, keepdims=keepdims, dtype=np.dtype(np.float32) if wide else dtype)
+    result = divide(total, _count(a, axis))
     return result if dtype_of(result) == dtype else astype(result, dtype)
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._dtypes import is_floating, is_real_floating
 from .._core import primitive
 from ..errors import AxonTypeError, ShapeError
 from ..typing import Array, ArrayLike
-from ._rules import AbstractArray, dtype_of, float_dtype, normalize_axis, shape_of
+from ._rules import (
+    AbstractArray, dtype_of, float_dtype, in_float32, normalize_axis, shape_of,
+)
 from .creation import ones_like
 from .elementwise import exp, multiply, negative, subtract
 from .reductions import sum as reduce_sum
@@ -38,7 +41,7 @@ def _axis(name, x, axis):
 
 def _as_float(xp, x):
     x = xp.asarray(x)
-    return x if np.issubdtype(x.dtype, np.inexact) else x.astype(np.float64)
+    return x if is_floating(x.dtype) else x.astype(np.float64)
 
 
 def _shifted(xp, x, axis):
@@ -47,12 +50,14 @@ def _shifted(xp, x, axis):
     return x - xp.where(xp.isfinite(peak), peak, 0)
 
 
+@in_float32("softmax")
 def _softmax_impl(xp, x, *, axis):
     e = xp.exp(_shifted(xp, _as_float(xp, x), axis))
     e /= xp.sum(e, axis=axis, keepdims=True)
     return e
 
 
+@in_float32("log_softmax")
 def _log_softmax_impl(xp, x, *, axis):
     z = _shifted(xp, _as_float(xp, x), axis)
     return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
@@ -80,6 +85,7 @@ def _pair_rule(name):
 # softmax -------------------------------------------------------------------------------------
 
 
+@in_float32("softmax_grad")
 def _softmax_grad_impl(xp, g, ans, *, axis):
     return ans * (g - xp.sum(g * ans, axis=axis, keepdims=True))
 
@@ -151,6 +157,7 @@ def _over_axes(prim, name, x, axis):
 # log_softmax ---------------------------------------------------------------------------------
 
 
+@in_float32("log_softmax_grad")
 def _log_softmax_grad_impl(xp, g, ans, *, axis):
     return g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True)
 
@@ -206,7 +213,7 @@ def _is_sparse(name, logits, labels, axis):
             raise ShapeError(f"{name}: integer labels must have the logits' shape without axis "
                              f"{axis}, {expected}, got {ys} (logits shape {ls})")
         return True
-    if not np.issubdtype(dtype, np.floating):
+    if not is_real_floating(dtype):
         raise AxonTypeError(f"{name}: labels must be integer class indices or floating "
                             f"probabilities, got dtype {dtype}")
     if ys != ls:
@@ -226,6 +233,7 @@ def _onehot(xp, labels, classes, axis, dtype):
     return (xp.expand_dims(labels, axis) == xp.arange(classes).reshape(shape)).astype(dtype)
 
 
+@in_float32("softmax_cross_entropy")
 def _xent_impl(xp, logits, labels, *, axis):
     name = "softmax_cross_entropy"
     sparse = _is_sparse(name, logits, labels, axis)
@@ -248,6 +256,7 @@ def _xent_rule(logits, labels, *, axis):
     return AbstractArray(ls[:axis] + ls[axis + 1:], dtype)
 
 
+@in_float32("softmax_cross_entropy_grad")
 def _xent_grad_impl(xp, logits, labels, g, *, axis):
     name = "softmax_cross_entropy_grad"
     sparse = _is_sparse(name, logits, labels, axis)

@@ -19,6 +19,7 @@ import operator
 
 import numpy as np
 
+from .._dtypes import is_floating
 from .._core import AbstractArray, Staged, full_value, primitive
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError, StagingError
 from ..typing import Array, ArrayLike
@@ -104,6 +105,7 @@ def topk(operand: ArrayLike, k: int, axis: int = -1) -> tuple[Array, Array]:
         raise ShapeError(f"topk: k={k} is out of range for axis {axis} of length {n} "
                          f"(shape {shape_of(operand)})")
     order = _argsort(negative(operand) if np.issubdtype(dtype_of(operand), np.number)
+                     or is_floating(dtype_of(operand))
                      else operand, axis=axis, kind="stable", stable=None)
     from .indexing import getitem
 
@@ -263,7 +265,7 @@ def _interpolate(ordered, axis, lo, hi, frac):
     prefix = (slice(None),) * axis
     low = getitem(ordered, prefix + (lo,))
     if frac == 0.0 or hi == lo:
-        return low if np.issubdtype(dtype_of(low), np.inexact) else astype(low, np.float64)
+        return low if is_floating(dtype_of(low)) else astype(low, np.float64)
     high = getitem(ordered, prefix + (hi,))
     return add(low, multiply(subtract(high, low), frac))
 
@@ -292,7 +294,7 @@ def median(a: ArrayLike, axis: int | tuple[int, ...] | None = None, out: None = 
     """
     a = as_operand(a)
     out_ = quantile(a, 0.5, axis, out, overwrite_input, "midpoint", keepdims)
-    if np.issubdtype(dtype_of(a), np.inexact):
+    if is_floating(dtype_of(a)):
         from .elementwise import where
 
         has_nan = reduce_any(isnan(a), axis=axis, keepdims=keepdims)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._dtypes import is_floating
 from ..backend import array_module
 from ..typing import Array, ArrayLike, DTypeLike
 from ._rules import as_operand, dtype_of, named, shape_of
@@ -47,7 +48,7 @@ def cumprod(a: ArrayLike, axis: int | tuple[int, ...] | None = None, dtype: DTyp
 
 def _nan_filled(name, a, fill):
     a = as_operand(a)
-    if not np.issubdtype(dtype_of(a), np.inexact):
+    if not is_floating(dtype_of(a)):
         return a, None
     missing = isnan(a)
     return where(missing, fill, a), missing

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .. import ops
+from .._dtypes import is_low_precision, is_real_floating
 from ..errors import AxonTypeError, InvalidArgumentError, ShapeError
 from ..tree import _first_difference, _spec_paths
 from .base import GradientTransformation
@@ -67,7 +69,7 @@ def _check_numeric(where, name, tree):
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = np.asarray(leaf).dtype
-        if np.dtype(dtype).kind not in "fiuc":
+        if np.dtype(dtype).kind not in "fiuc" and not is_real_floating(dtype):
             raise AxonTypeError(f"{where}: `{name}` leaf '{path}' has dtype {np.dtype(dtype)} "
                                 f"({type(leaf).__name__}); it must be a numeric array")
 
@@ -136,7 +138,8 @@ def checked(transform, where):
     """
     if isinstance(transform, CheckedTransformation):
         return transform
-    inner_init, inner_update, passed = transform.init, transform.update, set()
+    inner_init, passed = transform.init, set()
+    inner_update = in_float32(transform.update)
     last = [None]  # the state the previous call returned, when its leaves were plain arrays
 
     def update(updates, state, params=None):
@@ -171,6 +174,51 @@ def checked(transform, where):
         return out
 
     return CheckedTransformation(inner_init, update)
+
+
+def _low(x):
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and is_low_precision(dtype)
+
+
+def _widen(tree):
+    return optree.tree_map(lambda x: ops.astype(x, np.float32) if _low(x) else x, tree)
+
+
+def _narrow_like(new, old):
+    """``new``'s leaves cast back to the float16/bfloat16 dtypes of ``old``'s (same
+    structure; otherwise ``new`` as it is)."""
+    new_leaves, new_spec = optree.tree_flatten(new, none_is_leaf=True)
+    old_leaves, old_spec = optree.tree_flatten(old, none_is_leaf=True)
+    if new_spec != old_spec:
+        return new
+    return new_spec.unflatten([ops.astype(n, o.dtype) if _low(o) and hasattr(n, "dtype") else n
+                               for n, o in zip(new_leaves, old_leaves)])
+
+
+def in_float32(update):
+    """``update`` computing in float32 when the gradients hold float16 or bfloat16 leaves:
+    gradients, state and parameters are widened, and the new state and the updates are
+    rounded back to the dtypes they came in (the state stays in the parameters' dtype, as in
+    Optax, while squares, square roots and bias corrections are not rounded to 8 bits of
+    mantissa at every step).
+
+    >>> import numpy as np
+    >>> from axon_fn import optim
+    >>> tx = optim.adam(0.1)
+    >>> p = {"w": np.ones(2, np.float16)}
+    >>> u, s = tx.update({"w": np.ones(2, np.float16)}, tx.init(p), p)
+    >>> u["w"].dtype, s[0].mu["w"].dtype
+    (dtype('float16'), dtype('float16'))
+    """
+
+    def wrapped(updates, state, params=None):
+        if not any(_low(leaf) for leaf in optree.tree_leaves(updates)):
+            return update(updates, state, params)
+        new_updates, new_state = update(_widen(updates), _widen(state), _widen(params))
+        return _narrow_like(new_updates, updates), _narrow_like(new_state, state)
+
+    return wrapped
 
 
 def check_apply_updates(params, updates, error):

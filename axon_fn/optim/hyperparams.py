@@ -59,6 +59,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .._dtypes import is_floating, is_real_floating
 from ..errors import InvalidArgumentError
 from ..typing import DTypeLike
 from .base import GradientTransformation
@@ -91,7 +92,7 @@ def _is_floating(x):
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         return isinstance(x, float)
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    return is_real_floating(np.dtype(dtype))
 
 
 def _convert_floats(x, dtype):
@@ -105,7 +106,7 @@ def _leaf_dtype(tree):
     """The dtype of the first leaf of ``tree`` when it is floating, else None."""
     for leaf in optree.tree_leaves(tree):
         dtype = getattr(leaf, "dtype", None)
-        if dtype is not None and np.issubdtype(np.dtype(dtype), np.floating):
+        if dtype is not None and is_real_floating(np.dtype(dtype)):
             return np.dtype(dtype)
         return None
     return None
@@ -119,7 +120,7 @@ def _is_numeric(value):
 
 def _scale_dtype(value):
     value = np.asarray(value)
-    return value.dtype if np.issubdtype(value.dtype, np.floating) else np.float64
+    return value.dtype if is_real_floating(value.dtype) else np.float64
 
 
 def _safe_increment(count):

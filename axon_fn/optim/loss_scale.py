@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from .. import _pytree as optree  # optree in axon_fn's registry namespace
 
+from .._dtypes import is_real_floating
 from .. import tree as tree_util
 from .._core import full_value
 from ..backend import array_module
@@ -62,7 +63,7 @@ def _as_float_scalar(x, name):
     if isinstance(x, np.generic):
         x = np.asarray(x)
     dtype = getattr(x, "dtype", None)
-    if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
+    if dtype is not None and not is_real_floating(np.dtype(dtype)):
         warnings.warn(f"Expected floating type for {name}, got {dtype}", stacklevel=3)
     return x
 
@@ -184,7 +185,7 @@ class DynamicLossScale(_DynamicFields):
         scalar, e.g. from :func:`all_finite`)."""
         finite = _bool_scalar(grads_finite, "DynamicLossScale.adjust", "grads_finite")
         loss_scale = np.asarray(self.loss_scale)
-        dtype = loss_scale.dtype if np.issubdtype(loss_scale.dtype, np.floating) else np.float32
+        dtype = loss_scale.dtype if is_real_floating(loss_scale.dtype) else np.float32
         counter = np.asarray(self.counter)
         if finite:
             if int(counter) == self.period - 1:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .._dtypes import is_real_floating
 from .._checks import is_real_scalar
 from ..backend import array_module
 from ..errors import AxonTypeError, InvalidArgumentError
@@ -61,7 +62,7 @@ def _result(count, value):
     """A Python float for a Python-scalar count, otherwise a floating array on the count's
     device."""
     value = array_module(count).asarray(value)
-    if not np.issubdtype(value.dtype, np.floating):
+    if not is_real_floating(value.dtype):
         value = value.astype(np.float64)
     if _is_python_scalar(count) and value.ndim == 0:
         return float(value)

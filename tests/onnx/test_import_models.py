@@ -175,8 +175,8 @@ def test_jit_and_predict_agree_on_an_imported_model(imported):
     feeds = make_inputs(entry, 2, None, np.random.default_rng(3))
     _, predict_fn = axon_fn.build(model)
     compiled = axon_fn.jit(predict_fn)
-    np.testing.assert_allclose(compiled(state, feeds), predict_fn(state, feeds), rtol=1e-6)
-    np.testing.assert_allclose(compiled(state, feeds), predict_fn(state, feeds), rtol=1e-6)
+    np.testing.assert_allclose(compiled(state, feeds), predict_fn(state, feeds), rtol=1e-5)
+    np.testing.assert_allclose(compiled(state, feeds), predict_fn(state, feeds), rtol=1e-5)
 
 
 def test_unsupported_ops_are_all_named_at_once():

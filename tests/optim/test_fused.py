@@ -73,6 +73,8 @@ def test_fused_path_is_taken_and_steps_aside(monkeypatch):
     opt.update(mixed, opt.init(mixed))
     half = {"a": np.ones(3, np.float16)}
     updates, _ = opt.update(half, opt.init(half))
-    assert calls == [True, False, False]
+    # float16 gradients are widened to float32 for the update (optim._validate.in_float32),
+    # so the fused float32 kernel runs and the updates are rounded back to float16
+    assert calls == [True, False, True]
     assert updates["a"].dtype == np.float16
     np.testing.assert_allclose(updates["a"], -1e-3, rtol=1e-3)

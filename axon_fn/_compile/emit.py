@@ -1,0 +1,306 @@
+"""Write the C source of a placed plan: one function per segment of consecutive C items,
+each loop with one restrict pointer per distinct memory it touches and its dimensions merged
+where every operand steps evenly, so a contiguous chain is one long vectorizable loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .lowering import CTYPES, literal
+from .schedule import contiguous_strides, describe
+
+__all__ = ["write_source"]
+
+
+def write_source(plan):
+    """The C source of ``plan`` (also sets ``plan.segments``)."""
+    return _Emitter(plan).source()
+
+
+class _Emitter:
+    """Writes the C source of a plan: one function per segment of consecutive C items."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.lines = []
+        self.pointers = {}  # pointer expression -> restrict variable of the current loop
+        self.accumulators = {}  # sum output slot -> its double (or int64) buffer
+
+    def source(self):
+        plan = self.plan
+        segments, current = [], []
+        for index, item in enumerate(plan.items):
+            if item.kind == "callout":
+                if current:
+                    segments.append(current)
+                current = []
+            else:
+                current.append(index)
+        if current:
+            segments.append(current)
+        plan.segments = segments
+        out = []
+        for k, seg in enumerate(segments):
+            self.lines = []
+            self._segment(k, seg)
+            out.extend(self.lines)
+        return "\n".join(out) + "\n"
+
+    def _ptr(self, slot):
+        """A C expression of the first element of ``slot``'s memory, typed."""
+        plan = self.plan
+        v = plan.values[slot]
+        if v.kind == "view":  # the same dtype as its base, another shape
+            return f"({self._ptr(v.base)} + {v.offset})" if v.offset else self._ptr(v.base)
+        ct = v.ctype
+        if slot in plan.io:
+            return f"(({ct} *)io[{plan.io[slot]}])"
+        return f"(({ct} *)(arena + {plan.offsets[slot]}))"
+
+    def _segment(self, k, seg):
+        self.lines.append(f"void SEGMENT{k}(void **io)\n{{\n    char *arena = (char *)io[0];\n"
+                          "    (void)arena;")
+        for index in seg:
+            item = self.plan.items[index]
+            self.lines.append(f"    /* item {index}: {describe(self.plan, index)} */")
+            getattr(self, f"_emit_{item.kind}")(index, item)
+        self.lines.append("}\n")
+
+    # ---- loops ----------------------------------------------------------------------------
+
+    def _operand_strides(self, slot, shape):
+        """``slot``'s element strides over the loop ``shape`` (0 along broadcast axes)."""
+        v = self.plan.values[slot]
+        lead = len(shape) - len(v.shape)
+        return tuple(0 if i < lead or v.shape[i - lead] == 1 else v.strides[i - lead]
+                     for i in range(len(shape)))
+
+    def _emit_loop(self, index, item):
+        plan, values = self.plan, self.plan.values
+        shape = item.shape
+        made = {s for op in item.ops for s in op.outs}
+        loads, stores, sums = [], [], []
+        for op in item.ops:
+            for s in op.ins:
+                v = values[s]
+                if v.kind == "scalar" or (s in made and values[s].hidden_in is None) \
+                        or s in loads:
+                    continue
+                loads.append(s)
+            if op.kind == "sum":
+                sums.append(op)
+            elif values[op.outs[0]].in_memory:
+                stores.append(op.outs[0])
+        operands = {}
+        for s in loads + stores:
+            operands[s] = self._operand_strides(s, shape)
+        for op in sums:
+            operands[("acc", op.outs[0])] = self._sum_strides(op, shape)
+        dims, strides = _merge_dims(shape, operands)
+        size = math.prod(shape)
+        pre, post = [], []
+        for op in sums:
+            out = values[op.outs[0]]
+            acc_t = "double" if out.dtype.kind == "f" else "int64_t"
+            if not out.shape:
+                pre.append(f"    {acc_t} acc{out.slot} = 0;")
+                post.append(f"    {self._ptr(out.slot)}[0] = ({out.ctype})acc{out.slot};")
+            else:
+                buf = f"((double *)(arena + {plan.scratch[out.slot]}))" if acc_t == "double" \
+                    else None
+                if buf is None:
+                    buf = f"acc{out.slot}"
+                    pre.append(f"    int64_t *{buf} = (int64_t *)(arena + "
+                               f"{plan.scratch[out.slot]});")
+                pre.append(f"    memset({buf}, 0, {out.size * 8});")
+                post.append(f"    for (int64_t j = 0; j < {out.size}; j++) "
+                            f"{self._ptr(out.slot)}[j] = ({out.ctype}){buf}[j];")
+                self.accumulators[out.slot] = buf
+        self.lines.append("    {")
+        self.pointers = {}
+        for s in stores + loads:  # one restrict pointer per distinct memory
+            expr = self._ptr(s)
+            if expr not in self.pointers:
+                self.pointers[expr] = f"p{len(self.pointers)}"
+                const = "" if s in stores else "const "
+                self.lines.append(f"    {const}{values[s].ctype} *restrict "
+                                  f"{self.pointers[expr]} = {expr};")
+        self.lines.extend(pre)
+        if size:
+            body = self._loop_body(item, loads, stores, sums, dims, strides)
+            self.lines.extend(_nest(dims, body))
+        self.lines.extend(post)
+        self.lines.append("    }")
+
+    def _sum_strides(self, op, shape):
+        """The accumulator's strides over the loop: 0 along the summed axes."""
+        axes = set(op.attrs["axes"])
+        kept = [d for i, d in enumerate(shape) if i not in axes]
+        contiguous = contiguous_strides(tuple(kept))
+        it = iter(contiguous)
+        return tuple(0 if i in axes else next(it) for i in range(len(shape)))
+
+    def _loop_body(self, item, loads, stores, sums, dims, strides):
+        values = self.plan.values
+        lines = []
+        reg = {}
+
+        def index_of(key):
+            terms = [f"i{d} * {st}" if st != 1 else f"i{d}"
+                     for d, st in enumerate(strides[key]) if st and dims[d] > 1]
+            return " + ".join(terms) or "0"
+
+        for s in loads:
+            v = values[s]
+            lines.append(f"const {v.ctype} r{s} = {self.pointers[self._ptr(s)]}[{index_of(s)}];")
+            reg[s] = (f"r{s}", v.ctype)
+        for op in item.ops:
+            if op.kind == "sum":
+                x, ct = reg[op.ins[0]]
+                out = values[op.outs[0]]
+                acc_t = "double" if out.dtype.kind == "f" else "int64_t"
+                if not out.shape:
+                    lines.append(f"acc{out.slot} += ({acc_t}){x};")
+                else:
+                    buf = self.accumulators[out.slot]
+                    lines.append(f"{buf}[{index_of(('acc', out.slot))}] += ({acc_t}){x};")
+                continue
+            ct = op.attrs["ctype"]
+            cast = op.attrs.get("cast_inputs", True)
+            args = []
+            for s in op.ins:
+                v = values[s]
+                if v.kind == "scalar":
+                    args.append(literal(v.literal, ct if cast else _scalar_ctype(v)))
+                    continue
+                name, rt = reg[s]
+                args.append(name if (rt == ct or not cast) else f"(({ct}){name})")
+            out = values[op.outs[0]]
+            expr = op.attrs["expr"](ct, *args)
+            lines.append(f"const {out.ctype} r{out.slot} = ({out.ctype}){expr};")
+            reg[out.slot] = (f"r{out.slot}", out.ctype)
+        for s in stores:
+            lines.append(f"{self.pointers[self._ptr(s)]}[{index_of(s)}] = r{s};")
+        return lines
+
+    # ---- products and fused steps ---------------------------------------------------------
+
+    def _emit_gemm(self, index, item):
+        op = item.ops[0]
+        values = self.plan.values
+        a, b = (values[s] for s in op.ins)
+        c = values[op.outs[0]]
+        a_shape, a_st = (((1,) + a.shape, (0,) + a.strides) if len(a.shape) == 1
+                         else (a.shape, a.strides))
+        b_shape, b_st = ((b.shape + (1,), b.strides + (0,)) if len(b.shape) == 1
+                         else (b.shape, b.strides))
+        M, K = a_shape[-2:]
+        N = b_shape[-1]
+        c_shape, c_st = list(c.shape), list(c.strides)
+        if len(b.shape) == 1:
+            c_shape, c_st = c_shape + [1], c_st + [0]
+        if len(a.shape) == 1:
+            c_shape.insert(len(c_shape) - 1, 1)
+            c_st.insert(len(c_st) - 1, 0)
+        c_shape, c_st = tuple(c_shape), tuple(c_st)
+        batch = c_shape[:-2]
+        ct = c.ctype
+
+        def batch_strides(shape, st):
+            lead = len(batch) - (len(shape) - 2)
+            return [0 if i < lead or shape[i - lead] == 1 else st[i - lead]
+                    for i in range(len(batch))]
+
+        sa, sb, sc = (batch_strides(a_shape, a_st), batch_strides(b_shape, b_st),
+                      batch_strides(c_shape, c_st))
+        call = (f"axon_gemm_{ct}({M}, {N}, {K}, {self._ptr(a.slot)} + {_offset(sa)}, "
+                f"{a_st[-2]}, {a_st[-1]}, {self._ptr(b.slot)} + {_offset(sb)}, "
+                f"{b_st[-2]}, {b_st[-1]}, {self._ptr(c.slot)} + {_offset(sc)}, "
+                f"{c_st[-2]}, {c_st[-1]});")
+        self.lines.append("    {")
+        self.lines.extend(_nest(batch, [call], var="b"))
+        self.lines.append("    }")
+
+    def _emit_increment(self, index, item):
+        op = item.ops[0]
+        src, dst = self._ptr(op.ins[0]), self._ptr(op.outs[0])
+        self.lines.append(f"    {{ const int32_t c = {src}[0]; {dst}[0] = c < 2147483647 ? "
+                          f"c + 1 : c; }}")
+
+    def _emit_adam(self, index, item):
+        op = item.ops[0]
+        values = self.plan.values
+        count, leaves = op.ins[0], op.ins[1:]
+        n = len(leaves) // 3
+        ct = values[leaves[0]].ctype
+        p = op.attrs
+        self.lines.append("    {")
+        self.lines.append(f"    const double t = (double){self._ptr(count)}[0];")
+        consts = {"c1": f"1.0 - {float(p['b1']).hex()}", "b1": float(p["b1"]).hex(),
+                  "c2": f"1.0 - {float(p['b2']).hex()}", "b2": float(p["b2"]).hex(),
+                  "bc1": f"1.0 - pow({float(p['b1']).hex()}, t)",
+                  "bc2": f"1.0 - pow({float(p['b2']).hex()}, t)",
+                  "eps_root": float(p["eps_root"]).hex(), "eps": float(p["eps"]).hex(),
+                  "scale": float(p["scale"]).hex()}
+        for name, expr in consts.items():
+            self.lines.append(f"    const {ct} k_{name} = ({ct})({expr});")
+        for i in range(n):
+            g, mu, nu = leaves[i], leaves[n + i], leaves[2 * n + i]
+            mo, no, up = op.outs[i], op.outs[n + i], op.outs[2 * n + i]
+            size = values[g].size
+            self.lines.append(
+                f"    {{ const {ct} *restrict g = {self._ptr(g)}, *restrict mu = "
+                f"{self._ptr(mu)}, *restrict nu = {self._ptr(nu)};\n"
+                f"      {ct} *restrict mo = {self._ptr(mo)}, *restrict no = {self._ptr(no)}, "
+                f"*restrict up = {self._ptr(up)};\n"
+                f"      for (int64_t i = 0; i < {size}; i++) {{\n"
+                f"        const {ct} gi = g[i];\n"
+                f"        const {ct} m = gi * k_c1 + mu[i] * k_b1;\n"
+                f"        const {ct} v = gi * gi * k_c2 + nu[i] * k_b2;\n"
+                f"        mo[i] = m; no[i] = v;\n"
+                f"        up[i] = (m / k_bc1) / ({'sqrtf' if ct == 'float' else 'sqrt'}"
+                f"(v / k_bc2 + k_eps_root) + k_eps) * k_scale;\n"
+                f"      }} }}")
+        self.lines.append("    }")
+
+
+def _scalar_ctype(v):
+    return CTYPES.get(v.dtype, "double")
+
+
+def _offset(strides):
+    terms = [f"b{d} * {s}" for d, s in enumerate(strides) if s]
+    return "(" + (" + ".join(terms) or "0") + ")"
+
+
+def _nest(dims, body, var="i"):
+    """``body`` inside one for loop per dimension (variables ``i0``, ``i1``...; ``b0``... for
+    the batch loops of products)."""
+    lines, indent = [], "    "
+    for d, n in enumerate(dims):
+        lines.append(f"{indent}for (int64_t {var}{d} = 0; {var}{d} < {n}; {var}{d}++) {{")
+        indent += "    "
+    lines.extend(indent + line for line in body)
+    for d in reversed(range(len(dims))):
+        indent = indent[:-4]
+        lines.append(f"{indent}}}")
+    return lines
+
+
+def _merge_dims(shape, operands):
+    """Merge neighbouring axes along which every operand steps evenly, so loops run long
+    (a contiguous elementwise chain becomes one loop)."""
+    keep = [i for i, n in enumerate(shape) if n != 1]  # an axis of one is no loop
+    dims = [shape[i] for i in keep]
+    strides = {k: [v[i] for i in keep] for k, v in operands.items()}
+    d = len(dims) - 2
+    while d >= 0:
+        if all(st[d] == st[d + 1] * dims[d + 1] for st in strides.values()):
+            dims[d] *= dims[d + 1]
+            del dims[d + 1]
+            for st in strides.values():
+                st[d] = st[d + 1]
+                del st[d + 1]
+        d -= 1
+    return tuple(dims), {k: tuple(v) for k, v in strides.items()}

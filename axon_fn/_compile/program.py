@@ -1,0 +1,195 @@
+"""A recorded ``jit`` program compiled to C: the generated library plus the Python driver that
+calls its segments and the steps left to Python (the call outs), in order.
+
+The driver is generated Python, like the replay's: it binds the input arrays' addresses into
+the ``io`` table, allocates the outputs, calls segment 0, runs a call out on arena views, hands
+its result to C, calls segment 1, and so on. Intermediates live in one arena allocated when the
+program is built; a lock keeps two threads from sharing it (a second thread meanwhile runs the
+Python replay, which gives the same results).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import toolchain
+from .emit import write_source
+from .memory import place
+from .schedule import describe, schedule
+
+__all__ = ["NativeProgram", "compile_native"]
+
+
+def compile_native(steps, origins, avals, constants, inputs, outputs, fallback, donated=()):
+    """A :class:`NativeProgram` for the live ``steps`` of a recording; ``fallback(*leaves)``
+    is the Python replay; outputs may reuse the arrays of the ``donated`` input slots. Raises
+    :class:`toolchain.Unavailable` when it cannot compile."""
+    plan = schedule(steps, origins, avals, constants, inputs, outputs)
+    place(plan, donated)
+    plan.source = write_source(plan)
+    if not plan.segments:
+        raise toolchain.Unavailable("the program has no step with a C lowering")
+    program = NativeProgram(plan, constants, fallback)
+    program.steps, program.constants = steps, constants  # for comparing with the replay
+    return program
+
+
+class NativeProgram:
+    """Runs a :class:`~axon_fn._compile.schedule.Plan` through its compiled library."""
+
+    def __init__(self, plan, constants, fallback):
+        self.plan = plan
+        sgemm, dgemm, int_type = toolchain.blas_gemm()
+        names = [f"void SEGMENT{k}(void **io);" for k in range(len(plan.segments))]
+        header = (f"#define AXON_BLAS_INT {int_type}\n#include \"runtime.h\"\n"
+                  f"#include <stdint.h>\n\n")
+        self.source = header + plan.source
+        self.ffi, self.lib, self.compile_seconds, self.cached = toolchain.build(
+            self.source, names + ["void axon_set_blas(void *, void *);"])
+        self.lib.axon_set_blas(self.ffi.cast("void *", sgemm), self.ffi.cast("void *", dgemm))
+        self.arena = np.zeros(plan.arena_bytes + 64, np.uint8)
+        self.io = self.ffi.new(f"void *[{plan.n_io}]")
+        self._keep = [self.arena]
+        self.io[0] = self.ffi.from_buffer(self.arena)
+        for slot, index in plan.io.items():
+            if plan.values[slot].kind == "const":
+                array = np.ascontiguousarray(constants[slot])
+                self._keep.append(array)
+                self.io[index] = self.ffi.from_buffer(array)
+        self.lock = threading.Lock()
+        self.driver_source, namespace = self._driver(constants, fallback)
+        exec(compile(self.driver_source, "<axon_fn.jit native driver>", "exec"), namespace)
+        self.run = namespace["program"]
+
+    def _arena_view(self, slot):
+        v = self.plan.values[slot]
+        base = self.plan.values[v.base] if v.kind == "view" else v
+        size = v.dtype.itemsize
+        offset = self.plan.offsets[base.slot] + v.offset * size
+        return np.ndarray(v.shape, v.dtype, buffer=self.arena, offset=offset,
+                          strides=tuple(s * size for s in v.strides))
+
+    def _driver(self, constants, fallback):
+        plan, values = self.plan, self.plan.values
+        ns = {"io": self.io, "fb": self.ffi.from_buffer, "empty": np.empty,
+              "may_share": np.may_share_memory, "arena": self.arena,
+              "lock": self.lock, "replay": fallback, "cont": np.ascontiguousarray}
+        names = {}
+
+        def name(slot):
+            if slot in names:
+                return names[slot]
+            v = values[slot]
+            if v.kind in ("scalar", "const", "pyconst"):
+                ns[f"c{slot}"] = constants[slot]
+                names[slot] = f"c{slot}"
+            elif v.kind == "view" and values[v.base].kind in ("input", "output", "callout"):
+                base = name(v.base)
+                ns[f"view{slot}"] = _view_maker(v, values[v.base])
+                return f"view{slot}({base})"
+            elif v.kind in ("temp", "view"):
+                ns[f"a{slot}"] = self._arena_view(slot)
+                names[slot] = f"a{slot}"
+            else:
+                names[slot] = f"v{slot}"
+            return names[slot]
+
+        args = ", ".join(f"v{s}" for s in plan.inputs)
+        lines = [f"def program({args}):",
+                 "    if not lock.acquire(False):",
+                 f"        return replay({args})",
+                 "    try:"]
+        body = []
+        # an input passed again (a donated array coming back) keeps its bound address; a
+        # scattered one (a transposed or Fortran-ordered array) is copied into memory order
+        ns["last"] = [None] * len(plan.inputs)
+        for k, s in enumerate(plan.inputs):
+            if s not in plan.io:
+                continue
+            body += [f"if v{s} is not last[{k}]:",
+                     "    try:",
+                     f"        io[{plan.io[s]}] = fb(v{s})",
+                     f"        last[{k}] = v{s}",
+                     "    except (BufferError, ValueError, TypeError):",
+                     f"        v{s} = cont(v{s})",
+                     f"        io[{plan.io[s]}] = fb(v{s})",
+                     f"        last[{k}] = None"]
+        for slot in sorted(s for s, v in values.items() if v.kind == "output"):
+            v = values[slot]
+            if slot in plan.donations:  # written into the donated input's own array
+                names[slot] = f"v{plan.donations[slot]}"
+                continue
+            ns[f"d{slot}"] = v.dtype
+            body.append(f"o{slot} = empty({v.shape}, d{slot})")
+            body.append(f"io[{plan.io[slot]}] = fb(o{slot})")
+            names[slot] = f"o{slot}"
+        done_items = 0
+        for k, segment in enumerate(plan.segments):
+            for index in range(done_items, segment[0]):
+                body.extend(self._callout(index, name, ns))
+            body.append(f"SEG{k}(io)")
+            ns[f"SEG{k}"] = getattr(self.lib, f"SEGMENT{k}")
+            done_items = segment[-1] + 1
+        for index in range(done_items, len(plan.items)):
+            body.extend(self._callout(index, name, ns))
+        results = []
+        for slot in plan.outputs:
+            v = values[slot]
+            ref = name(slot)
+            results.append(f"{ref}[()]" if v.kind == "output" and v.scalar_result
+                           and slot not in plan.donations else ref)
+        body.append(f"return ({''.join(r + ', ' for r in results)})")
+        lines += [f"        {line}" for line in body]
+        lines += ["    finally:", "        lock.release()"]
+        return "\n".join(lines) + "\n", ns
+
+    def _callout(self, index, name, ns):
+        item = self.plan.items[index]
+        fn, ins, params, out = item.step[:4]
+        ns[f"f{index}"] = fn
+        call = ", ".join([name(s) for s in ins] + ([f"**p{index}"] if params else []))
+        if params:
+            ns[f"p{index}"] = params
+        outs = (out,) if type(out) is int else out
+        target = f"v{out}" if type(out) is int else "".join(f"v{s}, " for s in out)
+        lines = [f"{target} = f{index}({call})"]
+        reads_arena = any(self.plan.values[self.plan.storage_slot(s)].kind == "temp" for s in ins
+                          if s in self.plan.values)
+        for s in outs:
+            if reads_arena and s in self.plan.outputs:  # a view of the arena must not escape
+                lines.append(f"if may_share(v{s}, arena):")
+                lines.append(f"    v{s} = v{s}.copy()")
+            if s in self.plan.io:  # C reads it: in memory order, kept alive in a local
+                lines.append(f"k{s} = cont(v{s})")
+                lines.append(f"io[{self.plan.io[s]}] = fb(k{s})")
+        return lines
+
+    def explain(self):
+        """What became of each step: the fused loops, the products, the call outs."""
+        plan = self.plan
+        lines = []
+        for k, segment in enumerate(plan.segments):
+            lines.append(f"C segment {k}:")
+            lines.extend(f"  {describe(plan, i)}" for i in segment)
+        callouts = [i for i, item in enumerate(plan.items) if item.kind == "callout"]
+        if callouts:
+            lines.append("Python call outs:")
+            lines.extend(f"  {describe(plan, i)}" for i in callouts)
+        lines.append(f"arena: {plan.arena_bytes} bytes; compile "
+                     f"{'loaded from cache' if self.cached else 'took'} "
+                     f"{self.compile_seconds * 1e3:.0f} ms")
+        return "\n".join(lines)
+
+
+def _view_maker(view, base):
+    size = view.dtype.itemsize
+    shape, strides = view.shape, tuple(s * size for s in view.strides)
+    offset = view.offset
+
+    def make(array):
+        flat = np.ravel(array)  # a contiguous input: a view
+        return np.lib.stride_tricks.as_strided(flat[offset:], shape, strides)
+
+    return make

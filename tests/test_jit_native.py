@@ -1,0 +1,432 @@
+"""The native jit backend: every C lowering against numpy's own functions, on contiguous
+arrays, broadcast operands and transposed views; fusion, products, the optimizer steps, calls
+out, donation, the disk cache and the fallbacks.
+
+tests/test_staging.py runs the general jit tests on both backends; this file checks what only
+the compiled programs do. Without a C compiler, the tests that need one skip.
+"""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import axon_fn
+from axon_fn import grad, jit, ops, optim
+from axon_fn._compile import lowering, toolchain
+
+try:
+    toolchain.compiler()
+    HAVE_CC = True
+except toolchain.Unavailable:
+    HAVE_CC = False
+
+needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AXON_FN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "jit-cache"))
+    monkeypatch.delenv("AXON_FN_JIT", raising=False)
+
+
+def native(f, **kwargs):
+    return jit(f, backend="native", **kwargs)
+
+
+def tol(dtype):
+    # libm against numpy's own SIMD functions: a few ulp apart
+    return {"rtol": 2e-6, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-13,
+                                                                      "atol": 1e-13}
+
+
+def assert_compiled(f, *args, callouts=False):
+    text = f.explain(*args)
+    assert "C segment" in text, text
+    if not callouts:
+        assert "call out" not in text, text
+    return text
+
+
+# Elementwise: (op, numpy reference, input maker) ---------------------------------------------
+
+def positive(*shape):
+    return rng.uniform(0.2, 2.0, shape)
+
+
+def unit(*shape):
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape)
+
+
+UNARY = {
+    "negative": (np.negative, normal), "exp": (np.exp, normal), "log": (np.log, positive),
+    "tanh": (np.tanh, normal), "sqrt": (np.sqrt, positive), "abs": (np.abs, normal),
+    "log1p": (np.log1p, positive), "expm1": (np.expm1, normal), "sin": (np.sin, normal),
+    "cos": (np.cos, normal), "tan": (np.tan, unit), "sinh": (np.sinh, normal),
+    "cosh": (np.cosh, normal), "arcsin": (np.arcsin, unit), "arccos": (np.arccos, unit),
+    "arctan": (np.arctan, normal), "arcsinh": (np.arcsinh, normal),
+    "arccosh": (np.arccosh, lambda *s: 1.0 + positive(*s)), "arctanh": (np.arctanh, unit),
+    "floor": (np.floor, normal), "ceil": (np.ceil, normal), "round": (np.round, normal),
+    "erf": (lambda x: np.vectorize(math.erf)(x).astype(x.dtype), normal),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), positive), "relu": (lambda x: np.maximum(x, 0), normal),
+    "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), normal), "sign": (np.sign, normal),
+}
+BINARY = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+    "power": lambda a, b: np.power(np.abs(a), b), "arctan2": np.arctan2,
+    "maximum": np.maximum, "minimum": np.minimum,
+    "relu_grad": lambda g, ans: np.where(ans > 0, g, 0),
+    "tanh_grad": lambda g, ans: g * (1 - ans * ans),
+    "sigmoid_grad": lambda g, ans: g * ans * (1 - ans),
+}
+COMPARE = {"greater": np.greater, "greater_equal": np.greater_equal, "less": np.less,
+           "less_equal": np.less_equal, "equal": np.equal, "not_equal": np.not_equal}
+LOGICAL = {"logical_and": np.logical_and, "logical_or": np.logical_or}
+
+
+def op_of(name):
+    return axon_fn._core.PRIMITIVES[name].op
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_ops_match_numpy(name, dtype):
+    reference, make = UNARY[name]
+    x = make(3, 5).astype(dtype)
+    f = native(lambda x: op_of(name)(x.T) * 1)
+    assert_compiled(f, x)
+    for _ in range(2):
+        x = make(3, 5).astype(dtype)
+        got = f(x)
+        want = reference(x.T)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_ops_broadcast_like_numpy(name, dtype):
+    reference = BINARY[name]
+    fn = op_of(name)
+    if name == "power":
+        fn = (lambda a, b: op_of("power")(op_of("abs")(a), b))
+    f = native(lambda a, b, c: (fn(a, b), fn(a.T, c), fn(b, 2.0)))
+    a, b, c = normal(4, 6).astype(dtype), normal(6).astype(dtype), normal(6, 1).astype(dtype)
+    assert_compiled(f, a, b, c)
+    got = f(a, b, c)
+    want = (reference(a, b), reference(a.T, c), reference(b, dtype(2.0)))
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, **tol(dtype))
+
+
+@needs_cc
+@pytest.mark.parametrize("name", sorted(COMPARE) + sorted(LOGICAL))
+def test_comparisons_and_logic_give_booleans(name):
+    reference = {**COMPARE, **LOGICAL}[name]
+    a = rng.integers(-2, 3, (5, 4)).astype(np.float32)
+    b = rng.integers(-2, 3, (4,)).astype(np.float64)  # promoted to float64, as numpy does
+    f = native(lambda a, b: op_of(name)(a, b))
+    assert_compiled(f, a, b)
+    got = f(a, b)
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got, reference(a, b))
+
+
+@needs_cc
+def test_where_not_astype_and_nan_rules():
+    x = np.array([[np.nan, -1.0, 0.0, 2.0]], np.float32)
+    y = np.array([1.0, np.nan, -3.0, 0.5], np.float32)
+    f = native(lambda x, y: (ops.where(x > 0, x, y), ops.maximum(x, y), ops.minimum(x, y),
+                             ops.logical_not(x > 0), ops.astype(y > 0, dtype=np.float64),
+                             ops.relu(x)))
+    assert_compiled(f, x, y)
+    got = f(x, y)
+    want = (np.where(x > 0, x, y), np.maximum(x, y), np.minimum(x, y), np.logical_not(x > 0),
+            (y > 0).astype(np.float64), np.maximum(x, 0))
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+@needs_cc
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 2), False),
+                                           (-1, False)])
+def test_sums_over_axes_match_numpy(axis, keepdims):
+    x = normal(4, 3, 5).astype(np.float32)
+    f = native(lambda x: (ops.sum(ops.exp(x), axis=axis, keepdims=keepdims),
+                          ops.sum(x > 0, axis=axis)))
+    assert_compiled(f, x)
+    got = f(x)
+    np.testing.assert_allclose(got[0], np.sum(np.exp(x), axis=axis, keepdims=keepdims),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(got[1], np.sum(x > 0, axis=axis))
+    assert got[1].dtype == np.sum(x > 0, axis=axis).dtype
+
+
+@needs_cc
+def test_views_feed_loops_and_outputs_get_their_own_arrays():
+    x = normal(2, 3, 4).astype(np.float32)
+
+    def f(x):
+        t = ops.transpose(x, (2, 0, 1))               # a view read by a loop
+        r = ops.reshape(t, (4, 6))                     # a reshape of scattered memory: a copy
+        b = ops.broadcast_to(ops.sum(x, axis=0), (5, 3, 4))
+        return r * 2.0, ops.reshape(x, (6, 4)), b, ops.expand_dims(x, 0), ops.squeeze(
+            ops.expand_dims(x * 1.0, 1), axis=1)
+
+    compiled = native(f)
+    assert_compiled(compiled, x)
+    got = compiled(x)
+    want = (np.transpose(x, (2, 0, 1)).reshape(4, 6) * 2, x.reshape(6, 4),
+            np.broadcast_to(x.sum(0), (5, 3, 4)), x[None], x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+        assert g.flags.c_contiguous and not np.shares_memory(g, x)
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((3,), (3,)), ((2, 4, 3), (3, 5)),
+    ((2, 4, 3), (2, 3, 5)), ((2, 1, 4, 3), (3, 3, 2)), ((128, 256), (256, 96))])
+def test_products_match_numpy(a_shape, b_shape, dtype):
+    a, b = normal(*a_shape).astype(dtype), normal(*b_shape).astype(dtype)
+    f = native(lambda a, b: (a @ b, ops.swapaxes(b, -1, -2) @ ops.swapaxes(a, -1, -2))
+               if len(a_shape) > 1 and len(b_shape) > 1 else (a @ b,))
+    assert_compiled(f, a, b)
+    got = f(a, b)
+    want = (a @ b,) if len(got) == 1 else (a @ b, np.swapaxes(b, -1, -2) @ np.swapaxes(a, -1, -2))
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@needs_cc
+@pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
+def test_dense_forward_and_gradients(activation):
+    x, k, b = normal(6, 5), normal(5, 3), normal(3)
+    reference = {None: lambda y: y, "relu": lambda y: np.maximum(y, 0), "tanh": np.tanh,
+                 "sigmoid": lambda y: 1 / (1 + np.exp(-y))}[activation]
+    f = native(lambda x, k, b: op_of("dense")(x, k, b, activation=activation))
+    assert_compiled(f, x, k, b)
+    np.testing.assert_allclose(f(x, k, b), reference(x @ k + b), rtol=1e-12)
+    loss = native(grad(lambda k, x, b: ops.sum(op_of("dense")(x, k, b, activation=activation) ** 2)))
+    assert_compiled(loss, k, x, b)
+    eps = 1e-6  # float64 central differences of the loss, element by element
+    numeric = np.zeros_like(k)
+    for i in np.ndindex(*k.shape):
+        d = np.zeros_like(k)
+        d[i] = eps
+        numeric[i] = (np.sum(reference(x @ (k + d) + b) ** 2)
+                      - np.sum(reference(x @ (k - d) + b) ** 2)) / (2 * eps)
+    np.testing.assert_allclose(loss(k, x, b), numeric, rtol=1e-6, atol=1e-8)
+
+
+def mlp_step(optimizer):
+    model = axon_fn.input("x", shape=(None, 6)) >> axon_fn.dense(8, activation="relu") \
+        >> axon_fn.dense(2)
+    init_fn, predict_fn = axon_fn.build(model)
+    state = init_fn(np.zeros((1, 6), np.float32), axon_fn.random.key(0))
+
+    def step(trainable, opt_state, x, y):
+        def loss(t):
+            return axon_fn.losses.mean_squared_error(y, predict_fn(state.replace(trainable=t), x))
+        value, grads = axon_fn.value_and_grad(loss)(trainable)
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+        return optim.apply_updates(trainable, updates), opt_state, value
+
+    return step, state.trainable, optimizer.init(state.trainable)
+
+
+def batches(n):
+    return [(normal(16, 6).astype(np.float32), normal(16, 2).astype(np.float32))
+            for _ in range(n)]
+
+
+@needs_cc
+@pytest.mark.parametrize("name", ["adam", "sgd", "adamw", "adam-unfused"])
+@pytest.mark.parametrize("donate", [(), (0, 1)])
+def test_training_steps_match_the_replay(name, donate, monkeypatch):
+    if name == "adam-unfused":  # Adam from elementwise ops and its bias-correction steps
+        monkeypatch.setattr("axon_fn.optim.aliases.adam_moments_and_update",
+                            lambda *args, **kwargs: None)
+    optimizer = {"adam": optim.adam(1e-2), "sgd": optim.sgd(1e-2, momentum=0.9),
+                 "adamw": optim.adamw(1e-2), "adam-unfused": optim.adam(1e-2)}[name]
+    step, params, opt_state = mlp_step(optimizer)
+    data = batches(6)
+    runs = []
+    for f in (jit(step, backend="python"), native(step, donate_argnums=donate)):
+        p = axon_fn.tree.tree_map(np.copy, params)
+        s = axon_fn.tree.tree_map(np.copy, opt_state)
+        losses = []
+        for x, y in data:
+            p, s, value = f(p, s, x, y)
+            losses.append(float(value))
+        runs.append((losses, p, s))
+    text = native(step).explain(params, opt_state, *data[0])
+    assert "call out" not in text, text
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-5)
+    for g, w in zip(axon_fn.tree.leaves(runs[1][1:]), axon_fn.tree.leaves(runs[0][1:])):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+@needs_cc
+def test_donated_arrays_come_back_as_the_outputs():
+    def f(w, x):
+        return w - 0.5 * (w * x), ops.sum(w * x)
+
+    compiled = native(f, donate_argnums=0)
+    w, x = normal(4, 3), normal(4, 3)
+    compiled(w.copy(), x)  # records (and compiles)
+    w_in = w.copy()
+    new_w, total = compiled(w_in, x)
+    assert new_w is w_in  # written in place
+    np.testing.assert_allclose(new_w, w - 0.5 * w * x, rtol=1e-12)
+    np.testing.assert_allclose(total, np.sum(w * x), rtol=1e-12)
+
+    # read again after the output is written (by a product): not donated, still right
+    g = native(lambda w, x: (w + 1.0, ops.swapaxes(w, 0, 1) @ x), donate_argnums=0)
+    g(w.copy(), x)
+    w_in = w.copy()
+    out, product = g(w_in, x)
+    np.testing.assert_allclose(out, w + 1.0)
+    np.testing.assert_allclose(product, w.T @ x, rtol=1e-12)
+
+
+@needs_cc
+def test_steps_without_a_lowering_run_as_calls_out_between_segments():
+    def f(x, w):
+        h = ops.tanh(x) * 2.0
+        y = axon_fn.ops.conv(h, w)  # no C lowering: a call out
+        return ops.sum(ops.relu(y) + 1.0)
+
+    x, w = normal(2, 6, 6, 3).astype(np.float32), normal(3, 3, 3, 4).astype(np.float32)
+    compiled = native(f)
+    text = assert_compiled(compiled, x, w, callouts=True)
+    assert "call out: conv_general" in text and "C segment 1" in text
+    want = np.sum(np.maximum(axon_fn.ops.conv(np.tanh(x) * 2.0, w), 0) + 1.0)
+    for _ in range(2):
+        np.testing.assert_allclose(compiled(x, w), want, rtol=1e-5)
+
+
+@needs_cc
+def test_scattered_views_returned_by_calls_out_are_read_in_order():
+    # an LSTM's gates are column slices of one product: strided views, made by a call out
+    # (getitem) and read by the fused gate loop; and a slice of the arena as an output
+    def f(x, w):
+        z = ops.tanh(x @ w)
+        return ops.sigmoid(z[:, :3]) * ops.tanh(z[:, 3:]), z[1:3]
+
+    x, w = normal(5, 4).astype(np.float32), normal(4, 6).astype(np.float32)
+    compiled = native(f)
+    text = assert_compiled(compiled, x, w, callouts=True)
+    assert "call out: getitem" in text
+    first = compiled(x, w)
+    z = np.tanh(x @ w)
+    for _ in range(2):
+        x2 = normal(5, 4).astype(np.float32)
+        got = compiled(x2, w)
+    np.testing.assert_allclose(first[1], z[1:3], rtol=1e-6)  # not overwritten by later calls
+    z2 = np.tanh(x2 @ w)
+    np.testing.assert_allclose(got[0], 1 / (1 + np.exp(-z2[:, :3])) * np.tanh(z2[:, 3:]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(got[1], z2[1:3], rtol=1e-6)
+
+
+@needs_cc
+def test_a_cached_program_loads_without_compiling(monkeypatch):
+    def f(x):
+        return ops.sum(ops.exp(x) * 3.0 + 1.0)
+
+    x = normal(7).astype(np.float32)
+    first = native(f)
+    first(x)
+    assert not first.programs[next(iter(first.programs))].native.cached
+    calls = []
+    monkeypatch.setattr(toolchain, "_compile", lambda *a: calls.append(a))
+    second = native(f)  # a new jit: records again, finds the library on disk
+    np.testing.assert_allclose(second(x), np.sum(np.exp(x) * 3 + 1), rtol=1e-6)
+    program = next(iter(second.programs.values()))
+    assert program.native.cached and calls == []
+
+
+def test_without_a_compiler_the_replay_runs_and_says_why(monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    toolchain.compiler.cache_clear()
+    toolchain.compiler_info.cache_clear()
+    try:
+        f = native(lambda x: ops.sum(ops.tanh(x)))
+        x = normal(5)
+        np.testing.assert_allclose(f(x), np.sum(np.tanh(x)))
+        text = f.explain(x)
+        assert "Python replay" in text and "no C compiler" in text
+        assert axon_fn.backend_info()["jit"]["backend"] == "python"
+    finally:
+        toolchain.compiler.cache_clear()
+        toolchain.compiler_info.cache_clear()
+
+
+@needs_cc
+def test_scattered_inputs_are_copied_and_a_busy_program_replays():
+    f = native(lambda x, y: ops.exp(x) + y)
+    x, y = normal(4, 4), normal(4, 4)
+    f(x, y)
+    np.testing.assert_allclose(f(x.T, y), np.exp(x.T) + y)  # not C-contiguous: copied
+    np.testing.assert_allclose(f(np.asfortranarray(x), y), np.exp(x) + y)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(200):
+                results.append(np.allclose(f(x, y), np.exp(x) + y))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(results) and len(results) == 600
+
+
+@needs_cc
+@pytest.mark.skipif(axon_fn._compile.default_backend() == "python",
+                    reason="AXON_FN_JIT=python or AXON_FN_NATIVE=0: the replay is the default")
+def test_the_trainer_and_evaluator_compile_their_steps(monkeypatch):
+    built = []
+    original = toolchain.build
+
+    def spy(source, exports):
+        built.append(source)
+        return original(source, exports)
+
+    monkeypatch.setattr(toolchain, "build", spy)
+    model = axon_fn.input("x", shape=(None, 6)) >> axon_fn.dense(4, activation="tanh") \
+        >> axon_fn.dense(2)
+    data = batches(4)
+    state = axon_fn.loop.trainer(model, "mean_squared_error", "adam",
+                                 learning_rate=1e-2).run(data, epochs=2).step_state
+    assert len(built) == 1  # the step: recorded by the first call, compiled by the second
+    axon_fn.loop.evaluator(model).run(data, state.model_state)
+    assert len(built) == 2
+
+
+def test_every_lowering_has_a_test_case():
+    covered = set(UNARY) | set(BINARY) | set(COMPARE) | set(LOGICAL) | {
+        "logical_not", "where", "astype", "sum", "matmul", "dense", "reshape", "expand_dims",
+        "squeeze", "transpose", "broadcast_to", "axon_fn.autodiff._engine._sum_leading",
+        "axon_fn.optim.adaptive._increment", "axon_fn.optim._fused._adam_step",
+        "axon_fn.optim.adaptive._correction"}  # the unfused Adam (AXON_FN_NATIVE=0)
+    assert set(lowering.LOWERED) - covered == set()
