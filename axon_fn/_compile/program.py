@@ -41,14 +41,14 @@ class NativeProgram:
 
     def __init__(self, plan, constants, fallback):
         self.plan = plan
-        sgemm, dgemm, int_type = toolchain.blas_gemm()
+        blas, int_type = toolchain.blas_gemm()
         names = [f"void SEGMENT{k}(void **io);" for k in range(len(plan.segments))]
         header = (f"#define AXON_BLAS_INT {int_type}\n#include \"runtime.h\"\n"
                   f"#include <stdint.h>\n\n")
         self.source = header + plan.source
         self.ffi, self.lib, self.compile_seconds, self.cached = toolchain.build(
-            self.source, names + ["void axon_set_blas(void *, void *);"])
-        self.lib.axon_set_blas(self.ffi.cast("void *", sgemm), self.ffi.cast("void *", dgemm))
+            self.source, names + ["void axon_set_blas(void *, void *, void *, void *);"])
+        self.lib.axon_set_blas(*(self.ffi.cast("void *", address) for address in blas))
         self.arena = np.zeros(plan.arena_bytes + 64, np.uint8)
         self.io = self.ffi.new(f"void *[{plan.n_io}]")
         self._keep = [self.arena]

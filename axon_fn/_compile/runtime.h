@@ -20,13 +20,23 @@ typedef void (*axon_sgemm_fn)(int, int, int, AXON_BLAS_INT, AXON_BLAS_INT, AXON_
 typedef void (*axon_dgemm_fn)(int, int, int, AXON_BLAS_INT, AXON_BLAS_INT, AXON_BLAS_INT,
                               double, const double *, AXON_BLAS_INT, const double *,
                               AXON_BLAS_INT, double, double *, AXON_BLAS_INT);
+typedef void (*axon_sgemv_fn)(int, int, AXON_BLAS_INT, AXON_BLAS_INT, float, const float *,
+                              AXON_BLAS_INT, const float *, AXON_BLAS_INT, float, float *,
+                              AXON_BLAS_INT);
+typedef void (*axon_dgemv_fn)(int, int, AXON_BLAS_INT, AXON_BLAS_INT, double, const double *,
+                              AXON_BLAS_INT, const double *, AXON_BLAS_INT, double, double *,
+                              AXON_BLAS_INT);
 static axon_sgemm_fn axon_sgemm;
 static axon_dgemm_fn axon_dgemm;
+static axon_sgemv_fn axon_sgemv;
+static axon_dgemv_fn axon_dgemv;
 
-void axon_set_blas(void *sgemm, void *dgemm)
+void axon_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv)
 {
     axon_sgemm = (axon_sgemm_fn)sgemm;
     axon_dgemm = (axon_dgemm_fn)dgemm;
+    axon_sgemv = (axon_sgemv_fn)sgemv;
+    axon_dgemv = (axon_dgemv_fn)dgemv;
 }
 
 AXON_INLINE float axon_sigmoid_float(float x)
@@ -152,11 +162,22 @@ AXON_SMALL_GEMM(double)
 
 /* The same product through the BLAS when it is big enough to pay for the call and every
  * operand has a unit stride along one axis (row-major CBLAS, transposing A or B as needed). */
-#define AXON_GEMM(T, BLAS)                                                                     \
+#define AXON_GEMM(T, BLAS, GEMV)                                                               \
     AXON_INLINE void axon_gemm_##T(int64_t M, int64_t N, int64_t K, const T *A, int64_t sam,   \
                                    int64_t sak, const T *B, int64_t sbk, int64_t sbn, T *C,    \
                                    int64_t scm, int64_t scn)                                   \
     {                                                                                          \
+        /* one row times a big matrix: a matrix-vector product (numpy's choice too), which   \
+         * streams the matrix once instead of packing it first */                              \
+        if (GEMV && M == 1 && N * K >= AXON_BLAS_MIN && (sbn == 1 || sbk == 1)) {              \
+            if (sbn == 1)                                                                      \
+                GEMV(AXON_ROW_MAJOR, AXON_TRANS, K, N, 1, B, K > 1 ? sbk : N, A, sak, 0, C,    \
+                     scn);                                                                     \
+            else                                                                               \
+                GEMV(AXON_ROW_MAJOR, AXON_NO_TRANS, N, K, 1, B, N > 1 ? sbn : K, A, sak, 0,    \
+                     C, scn);                                                                  \
+            return;                                                                            \
+        }                                                                                      \
         if (BLAS && M * N * K >= AXON_BLAS_MIN && scn == 1 && (sak == 1 || sam == 1) &&        \
             (sbn == 1 || sbk == 1)) {                                                          \
             const int ta = sak == 1 ? AXON_NO_TRANS : AXON_TRANS;                              \
@@ -171,5 +192,5 @@ AXON_SMALL_GEMM(double)
         }                                                                                      \
         axon_small_gemm_##T(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn);                   \
     }
-AXON_GEMM(float, axon_sgemm)
-AXON_GEMM(double, axon_dgemm)
+AXON_GEMM(float, axon_sgemm, axon_sgemv)
+AXON_GEMM(double, axon_dgemm, axon_dgemv)

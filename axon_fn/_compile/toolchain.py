@@ -106,8 +106,9 @@ def _cpu_signature():
 
 @functools.lru_cache(maxsize=None)
 def blas_gemm():
-    """``(sgemm address, dgemm address, int type)`` of the CBLAS gemm in the BLAS numpy
-    loaded, or ``(0, 0, "int")`` when none is found (products then use the C kernels)."""
+    """``(addresses, int type)``: the addresses of CBLAS ``sgemm``, ``dgemm``, ``sgemv`` and
+    ``dgemv`` in the BLAS numpy loaded, or zeros when none is found (products then use the C
+    kernels)."""
     import numpy  # noqa: F401 - loads its BLAS into the process
 
     names = []
@@ -118,7 +119,7 @@ def blas_gemm():
                 if "blas" in os.path.basename(path).lower() and path not in names:
                     names.append(path)
     except OSError:
-        return 0, 0, "int"
+        return (0, 0, 0, 0), "int"
     for path in names:
         try:
             lib = ctypes.CDLL(path)
@@ -127,13 +128,12 @@ def blas_gemm():
         for prefix, suffix, int_type in (("scipy_", "64_", "int64_t"), ("", "64_", "int64_t"),
                                          ("scipy_", "", "int"), ("", "", "int")):
             try:
-                s = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
-                d = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+                found = [getattr(lib, f"{prefix}cblas_{name}{suffix}")
+                         for name in ("sgemm", "dgemm", "sgemv", "dgemv")]
             except AttributeError:
                 continue
-            return (ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value,
-                    int_type)
-    return 0, 0, "int"
+            return tuple(ctypes.cast(f, ctypes.c_void_p).value for f in found), int_type
+    return (0, 0, 0, 0), "int"
 
 
 def build(source, exports):
