@@ -98,6 +98,24 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
                 C[m * scm + n * scn] = s;                                                      \
             }                                                                                  \
     }                                                                                          \
+    /* rows M0..M of C, columns 0..N, as rows of B scaled by A's elements and summed: one  \
+     * vectorized pass over a row of C per k (B and C contiguous along n) */                   \
+    AXON_INLINE void axon_scaled_rows_##T(int64_t M0, int64_t M, int64_t N, int64_t K,         \
+                                          const T *A, int64_t sam, int64_t sak, const T *B,    \
+                                          int64_t sbk, T *C, int64_t scm)                      \
+    {                                                                                          \
+        for (int64_t m = M0; m < M; m++) {                                                     \
+            T *restrict c = C + m * scm;                                                       \
+            for (int64_t n = 0; n < N; n++)                                                    \
+                c[n] = 0;                                                                      \
+            for (int64_t k = 0; k < K; k++) {                                                  \
+                const T a = A[m * sam + k * sak];                                              \
+                const T *restrict b = B + k * sbk;                                             \
+                for (int64_t n = 0; n < N; n++)                                                \
+                    c[n] += a * b[n];                                                          \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
     AXON_INLINE void axon_tiled_##T(int64_t M, int64_t N, int64_t K, const T *A, int64_t sam,  \
                                     int64_t sak, const T *B, int64_t sbk, T *C, int64_t scm)   \
     {                                                                                          \
@@ -107,17 +125,8 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
                 axon_tile_##T(K, A + m * sam, sam, sak, B + n, sbk, C + m * scm + n, scm);     \
         if (Nt < N) /* the right edge, every row */                                            \
             axon_rows_##T(0, M, Nt, N, K, A, sam, sak, B, sbk, 1, C, scm, 1);                  \
-        for (int64_t m = Mt; m < M; m++) { /* the bottom edge: rows of B scaled into C */       \
-            T *restrict c = C + m * scm;                                                       \
-            for (int64_t n = 0; n < Nt; n++)                                                   \
-                c[n] = 0;                                                                      \
-            for (int64_t k = 0; k < K; k++) {                                                  \
-                const T a = A[m * sam + k * sak];                                              \
-                const T *restrict b = B + k * sbk;                                             \
-                for (int64_t n = 0; n < Nt; n++)                                               \
-                    c[n] += a * b[n];                                                          \
-            }                                                                                  \
-        }                                                                                      \
+        /* the bottom edge, the tiled columns */                                               \
+        axon_scaled_rows_##T(Mt, M, Nt, K, A, sam, sak, B, sbk, C, scm);                       \
     }                                                                                          \
     AXON_INLINE void axon_small_gemm_##T(int64_t M, int64_t N, int64_t K, const T *A,          \
                                          int64_t sam, int64_t sak, const T *B, int64_t sbk,    \
@@ -142,17 +151,7 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
                     C[m * scm + n * scn] = s;                                                  \
                 }                                                                              \
         } else if (sbn == 1 && scn == 1) {                                                     \
-            for (int64_t m = 0; m < M; m++) {                                                  \
-                T *restrict c = C + m * scm;                                                   \
-                for (int64_t n = 0; n < N; n++)                                                \
-                    c[n] = 0;                                                                  \
-                for (int64_t k = 0; k < K; k++) {                                              \
-                    const T a = A[m * sam + k * sak];                                          \
-                    const T *restrict b = B + k * sbk;                                         \
-                    for (int64_t n = 0; n < N; n++)                                            \
-                        c[n] += a * b[n];                                                      \
-                }                                                                              \
-            }                                                                                  \
+            axon_scaled_rows_##T(0, M, N, K, A, sam, sak, B, sbk, C, scm);                     \
         } else {                                                                               \
             axon_rows_##T(0, M, 0, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn);               \
         }                                                                                      \

@@ -151,8 +151,9 @@ class _Planner:
         outs = outs_of(out)
         name = _origin_name(origin)
         op = lower(name, params, ins, outs, self.avals, self.scalars)
-        if op is not None and any(s not in self.values for s in ins):
-            op = None  # an input this planner cannot read (an unlowered constant)
+        if op is not None and any(s not in self.values or self.values[s].kind == "pyconst"
+                                  for s in ins):
+            op = None  # an input C cannot read (a constant that is no array or number)
         if op is None:
             return self._callout(step, origin, ins, outs)
         op.attrs["name"] = name
