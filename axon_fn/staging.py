@@ -4,10 +4,11 @@ The first call with a new *signature* (the pytree structure of the arguments, ea
 type, shape and dtype, and the value of every other leaf) runs the function once with its
 arrays *staged*: every primitive it calls, including those of ``grad``'s backward pass and of
 the optimizer, computes as usual and is recorded as one step. Later calls with that signature
-replay the steps: each kernel is called directly on the new arrays, with none of the Python
-work around it (layer interpretation, tracing, tape walking, pytree plumbing, argument
-checks). Steps whose results are never used are dropped, and each intermediate array is
-released after its last use.
+run the steps with none of the Python work around them (layer interpretation, tracing, tape
+walking, pytree plumbing, argument checks): compiled to C by :mod:`axon_fn._compile` (fused
+loops, one arena, calls out to Python for steps without a C lowering), or replayed from a
+generated Python function that calls each kernel in turn and releases each intermediate after
+its last use. Steps whose results are never used are dropped.
 
 This is JAX's ``jit`` contract, kept for the same reason: the function must be pure, and its
 Python control flow may depend on shapes, dtypes and static values but not on array values
@@ -46,7 +47,8 @@ DEFAULT_MAX_PROGRAMS = 32
 def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),
         max_programs: int | None = DEFAULT_MAX_PROGRAMS, backend: str | None = None,
         donate_argnums: int | Sequence[int] = ()) -> Callable[..., Any]:
-    """Compile ``fun`` on first call per argument signature; replay the recorded kernels after.
+    """Record ``fun`` on the first call per argument signature; run the recording compiled to C
+    (or replayed kernel by kernel) on later calls.
 
     ``static_argnums`` names positional arguments that are settings, not arrays: they are
     part of the signature (a new value records again) and reach ``fun`` as they are. Leaves
@@ -58,7 +60,7 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
     signature past the bound drops the least recently used one, so a stream of new batch
     shapes records again instead of holding every program it ever made.
 
-    ``backend`` picks how programs run: ``"native"`` compiles each to C on its first replay
+    ``backend`` picks how programs run: ``"native"`` compiles each to C as it is recorded
     (elementwise chains fused into single loops, sums into the loop that feeds them, products
     on the BLAS or small C kernels, intermediates in one arena; steps without a C lowering run
     as calls out to Python inside it), ``"python"`` replays the recorded kernels, and
