@@ -42,6 +42,7 @@ __all__ = ["jit"]
 
 
 DEFAULT_MAX_PROGRAMS = 32
+_flatten = optree.tree_flatten
 
 
 def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),
@@ -110,7 +111,7 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
 
 class _Jitted:
     __slots__ = ("fun", "static_argnums", "programs", "max_programs", "backend", "donate_argnums",
-                 "__wrapped__", "__doc__", "__name__")
+                 "_last", "__wrapped__", "__doc__", "__name__")
 
     def __init__(self, fun, static_argnums, max_programs=DEFAULT_MAX_PROGRAMS, backend="python",
                  donate_argnums=()):
@@ -119,6 +120,7 @@ class _Jitted:
         self.donate_argnums = donate_argnums
         self.static_argnums = static_argnums
         self.programs = collections.OrderedDict()  # least recently used first
+        self._last = None  # the program the last call ran (already at the end of the order)
         self.max_programs = max_programs
         self.__wrapped__ = fun
         self.__doc__ = getattr(fun, "__doc__", None)
@@ -146,13 +148,16 @@ class _Jitted:
             static = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
             dynamic = tuple(a for i, a in enumerate(args) if i not in static)
             return self._call(args, static, *optree.tree_flatten(dynamic))
-        leaves, treedef = optree.tree_flatten(args)
-        # the common replay, every leaf a numpy array, keyed as _call keys it
-        if all(type(leaf) is np.ndarray for leaf in leaves):
-            key = (treedef, tuple([(np.ndarray, a.shape, a.dtype) for a in leaves]), ())
+        leaves, treedef = _flatten(args)
+        # the common call, every leaf a numpy array, keyed as _call keys it (in one pass)
+        signature = [(a.shape, a.dtype) for a in leaves if type(a) is np.ndarray]
+        if len(signature) == len(leaves):
+            key = (treedef, tuple(signature), ())
             program = self.programs.get(key)
             if program is not None:
-                self.programs.move_to_end(key)
+                if program is not self._last:  # the least recently used order, kept cheaply
+                    self.programs.move_to_end(key)
+                    self._last = program
                 return program.run(leaves)
         return self._call(args, (), leaves, treedef)
 
@@ -171,12 +176,14 @@ class _Jitted:
                                 ) from err
         if program is not None:
             self.programs.move_to_end(key)
+            self._last = program
             return program.run([leaf for leaf, kind in zip(leaves, kinds) if kind == "array"])
         donated = _donated_leaves(args, static, self.donate_argnums) if self.donate_argnums \
             else ()
         program, out = _record_program(self.fun, args, static, leaves, kinds, treedef,
                                        self.backend, donated)
         self.programs[key] = program
+        self._last = program
         if self.max_programs is not None and len(self.programs) > self.max_programs:
             self.programs.popitem(last=False)
         return out
@@ -195,8 +202,9 @@ def _leaf_kind(leaf):
 
 
 def _signature(leaf, kind):
-    if kind == "array":
-        return type(leaf), leaf.shape, leaf.dtype
+    if kind == "array":  # a numpy array by shape and dtype, other arrays by their type too
+        return (leaf.shape, leaf.dtype) if type(leaf) is np.ndarray else (
+            type(leaf), leaf.shape, leaf.dtype)
     hash(leaf)
     return type(leaf), leaf  # the type keeps 1, 1.0 and True apart
 
