@@ -107,12 +107,7 @@ class _Emitter:
                 pre.append(f"    {acc_t} acc{out.slot} = 0;")
                 post.append(f"    {self._ptr(out.slot)}[0] = ({out.ctype})acc{out.slot};")
             else:
-                buf = f"((double *)(arena + {plan.scratch[out.slot]}))" if acc_t == "double" \
-                    else None
-                if buf is None:
-                    buf = f"acc{out.slot}"
-                    pre.append(f"    int64_t *{buf} = (int64_t *)(arena + "
-                               f"{plan.scratch[out.slot]});")
+                buf = f"(({acc_t} *)(arena + {plan.scratch[out.slot]}))"
                 pre.append(f"    memset({buf}, 0, {out.size * 8});")
                 post.append(f"    for (int64_t j = 0; j < {out.size}; j++) "
                             f"{self._ptr(out.slot)}[j] = ({out.ctype}){buf}[j];")

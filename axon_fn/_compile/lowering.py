@@ -97,10 +97,6 @@ _LOGICAL = {"logical_and": "&&", "logical_or": "||"}
 _VIEWS = ("reshape", "expand_dims", "squeeze", "transpose", "broadcast_to")
 
 
-def _dtype_of(aval):
-    return aval[1]
-
-
 def _result_type(in_avals, constants_values):
     """numpy's promotion over the inputs: arrays by dtype, Python scalars weakly."""
     return np.result_type(*[v if v is not None else a[1]

@@ -24,22 +24,23 @@ def place(plan, donated=()):
 
 
 def _mark_storage(plan):
-    """Decide which values live in memory: those read outside the loop that makes them, the
-    sums, the outputs, and what products, optimizer steps and call outs read."""
+    """Index who reads what, and decide which values live in memory: those read outside the
+    loop that makes them or through a view, the sums, the outputs, and what products,
+    optimizer steps and call outs read."""
     values, items = plan.values, plan.items
-    readers = {}
     for index, item in enumerate(items):
         for slot in item_reads(item):
-            readers.setdefault(plan.storage_slot(slot), set()).add(index)
+            base = plan.storage_slot(slot)
+            plan.readers.setdefault(base, set()).add(index)
             if values[slot].kind == "view":
-                readers.setdefault(values[slot].base, set()).add(-1)  # read through a view
-    plan.readers = readers
+                plan.view_readers.setdefault(base, set()).add(index)
     for slot, v in values.items():
         if v.kind != "temp":
             continue
-        outside = readers.get(slot, set()) - {v.producer}
-        v.in_memory = (DEBUG or bool(outside) or slot in plan.outputs
-                       or items[v.producer].kind != "loop" or v.hidden_in is not None)
+        outside = plan.readers.get(slot, set()) - {v.producer}
+        v.in_memory = (DEBUG or bool(outside) or slot in plan.view_readers
+                       or slot in plan.outputs or items[v.producer].kind != "loop"
+                       or v.hidden_in is not None)
     for slot in plan.outputs:
         v = values[slot]
         if v.kind == "temp":
@@ -56,10 +57,7 @@ def _allocate(plan, donated=frozenset()):
     """Arena offsets by first fit over the items where each temporary is live, and io slots
     for what the Python side hands to C."""
     values, items = plan.values, plan.items
-    last_use = {}
-    for index, item in enumerate(items):
-        for slot in item_reads(item):
-            last_use[plan.storage_slot(slot)] = index
+    last_use = {slot: max(readers) for slot, readers in plan.readers.items()}
     # a Python kernel may hand back a view of its input (a slice, a reshape): an arena array a
     # call out reads lives as long as what the call out returns
     end = len(items)
@@ -119,13 +117,8 @@ def _allocate(plan, donated=frozenset()):
 def _donations(plan, donated):
     """``{output slot: donated input slot}``: outputs written into a donated input's array,
     where nothing reads that input after the output is written, or only the same loop reads
-    it, at the very element it writes."""
+    it, at the very element it writes (not through a view)."""
     values, items = plan.values, plan.items
-    reads = {}  # storage slot -> [(item, through a view)]
-    for index, item in enumerate(items):
-        for slot in item_reads(item):
-            v = values[slot]
-            reads.setdefault(plan.storage_slot(slot), []).append((index, v.kind == "view"))
     aliases, claimed = {}, set(plan.outputs)
     for out in plan.outputs:
         v = values[out]
@@ -136,10 +129,10 @@ def _donations(plan, donated):
             if d not in donated or d in claimed or source.shape != v.shape \
                     or source.dtype != v.dtype:
                 continue
-            writer = v.producer
-            safe = all(index < writer or (index == writer and not view
+            writer, through_views = v.producer, plan.view_readers.get(d, set())
+            safe = all(index < writer or (index == writer and index not in through_views
                                           and items[writer].kind in ("loop", "adam"))
-                       for index, view in reads.get(d, ()))
+                       for index in plan.readers.get(d, ()))
             if safe:
                 aliases[out] = d
                 claimed.add(d)
@@ -148,16 +141,6 @@ def _donations(plan, donated):
 
 
 def _read_or_written_by_c(plan, slot):
-    v = plan.values[slot]
-    if v.kind == "output":
-        return True
-    for index in plan.readers.get(slot, ()):
-        if index >= 0 and plan.items[index].kind != "callout":
-            return True
-    # read through a view by a C item
-    for other in plan.values.values():
-        if other.kind == "view" and other.base == slot:
-            for index in plan.readers.get(other.slot, ()):
-                if index >= 0 and plan.items[index].kind != "callout":
-                    return True
-    return False
+    """Whether C touches ``slot``'s array (directly or through a view): it needs an io slot."""
+    return plan.values[slot].kind == "output" or any(
+        plan.items[index].kind != "callout" for index in plan.readers.get(slot, ()))

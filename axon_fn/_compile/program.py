@@ -88,7 +88,7 @@ class NativeProgram:
                 names[slot] = f"c{slot}"
             elif v.kind == "view" and values[v.base].kind in ("input", "output", "callout"):
                 base = name(v.base)
-                ns[f"view{slot}"] = _view_maker(v, values[v.base])
+                ns[f"view{slot}"] = _view_maker(v)
                 return f"view{slot}({base})"
             elif v.kind in ("temp", "view"):
                 ns[f"a{slot}"] = self._arena_view(slot)
@@ -195,7 +195,7 @@ def _from_buffer(ffi):
         return ffi.from_buffer
 
 
-def _view_maker(view, base):
+def _view_maker(view):
     size = view.dtype.itemsize
     shape, strides = view.shape, tuple(s * size for s in view.strides)
     offset = view.offset

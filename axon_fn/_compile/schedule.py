@@ -89,6 +89,7 @@ class Plan:
     source: str = ""
     segments: list = dataclasses.field(default_factory=list)  # [[item indices] of a C function]
     readers: dict = dataclasses.field(default_factory=dict)  # storage slot -> items reading it
+    view_readers: dict = dataclasses.field(default_factory=dict)  # ... those through a view
     donations: dict = dataclasses.field(default_factory=dict)  # output slot -> donated input
     n_io: int = 1
 
@@ -163,7 +164,7 @@ class _Planner:
                                       contiguous_strides(shape), scalar_result=is_scalar)
         kind = op.kind
         if kind == "view":
-            return self._view(op, step, origin)
+            return self._view(op)
         if kind == "map":
             return self._join_loop(op, self.values[outs[0]].shape)
         if kind == "sum":
@@ -226,7 +227,7 @@ class _Planner:
             if op.kind == "sum":
                 self.values[slot].hidden_in = index
 
-    def _view(self, op, step, origin):
+    def _view(self, op):
         src = self.values[op.ins[0]]
         out_slot = op.outs[0]
         out = self.values[out_slot]

@@ -253,18 +253,7 @@ def trainer(model: Any, loss: Any, optimizer: Any, *, learning_rate: Any = None,
                           y_pred, value, scale if loss_scale is not None else None)
 
     # a loss scale's skip is Python control flow on the gradients' values: never compiled
-    compiled = jit(train_step) if compile and loss_scale is None else None
-
-    def run_step(*args):
-        nonlocal compiled
-        if compiled is not None:
-            try:
-                return compiled(*args)
-            except StagingError:
-                if compile is True:
-                    raise
-                compiled = None  # "auto": this step cannot be compiled; run it eagerly
-        return train_step(*args)
+    run_step = _compiled_or_eager(train_step, compile=compile if loss_scale is None else False)
 
     def on_device(tree):
         return tree if device is None else device_put(tree, device)
@@ -315,16 +304,7 @@ def evaluator(model: Any, *, distributed: bool = False, shard: bool = True) -> L
     """
     _, predict_fn = build(model)
     ranks = _distributed_ranks(distributed, shard, "evaluator")
-    compiled = jit(predict_fn)
-
-    def predict(model_state, inputs):
-        nonlocal compiled
-        if compiled is not None:
-            try:
-                return compiled(model_state, inputs)
-            except StagingError:
-                compiled = None  # a layer branching on values: run it eagerly
-        return predict_fn(model_state, inputs)
+    predict = _compiled_or_eager(predict_fn)  # a layer branching on values runs eagerly
 
     def init_fn(init_state):
         if isinstance(init_state, TrainState):
@@ -344,6 +324,26 @@ def evaluator(model: Any, *, distributed: bool = False, shard: bool = True) -> L
         return EvalState(s.model_state, targets, predict(s.model_state, inputs))
 
     return Loop(step_fn, init_fn, output_transform=_outputs(ranks))
+
+
+def _compiled_or_eager(fn, compile="auto"):
+    """``fn`` run under :func:`axon_fn.jit`; with ``compile="auto"`` it falls back to running
+    eagerly for good at the first :class:`StagingError` (``True`` raises it, ``False`` never
+    compiles)."""
+    compiled = jit(fn) if compile else None
+
+    def run(*args):
+        nonlocal compiled
+        if compiled is not None:
+            try:
+                return compiled(*args)
+            except StagingError:
+                if compile is True:
+                    raise
+                compiled = None  # this function cannot be compiled: run it eagerly
+        return fn(*args)
+
+    return run
 
 
 def _distributed_ranks(distributed, shard, where):
