@@ -36,6 +36,7 @@ from . import _pytree as optree  # optree in axon_fn's registry namespace
 
 from . import _compile
 from ._core import AbstractArray, Recording, Staged, Tracer, _is_cupy_type
+from ._tree_code import leaf_reader, tree_builder
 from .errors import AxonTypeError, InvalidArgumentError, StagingError
 
 __all__ = ["jit"]
@@ -111,7 +112,7 @@ def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence
 
 class _Jitted:
     __slots__ = ("fun", "static_argnums", "programs", "max_programs", "backend", "donate_argnums",
-                 "_last", "__wrapped__", "__doc__", "__name__")
+                 "_last", "_read_last", "__wrapped__", "__doc__", "__name__")
 
     def __init__(self, fun, static_argnums, max_programs=DEFAULT_MAX_PROGRAMS, backend="python",
                  donate_argnums=()):
@@ -121,6 +122,7 @@ class _Jitted:
         self.static_argnums = static_argnums
         self.programs = collections.OrderedDict()  # least recently used first
         self._last = None  # the program the last call ran (already at the end of the order)
+        self._read_last = _never  # its arguments' leaves when a call matches its signature
         self.max_programs = max_programs
         self.__wrapped__ = fun
         self.__doc__ = getattr(fun, "__doc__", None)
@@ -143,23 +145,33 @@ class _Jitted:
         return next(reversed(self.programs.values())).explain()
 
     def __call__(self, *args):
+        # the common call: the signature of the last one, read by code generated for it
+        leaves = self._read_last(args)
+        if leaves is not None:
+            return self._last.run(leaves)
         if self.static_argnums:
             n = len(args)
             static = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
             dynamic = tuple(a for i, a in enumerate(args) if i not in static)
             return self._call(args, static, *optree.tree_flatten(dynamic))
         leaves, treedef = _flatten(args)
-        # the common call, every leaf a numpy array, keyed as _call keys it (in one pass)
+        # every leaf a numpy array: keyed as _call keys it, in one pass
         signature = [(a.shape, a.dtype) for a in leaves if type(a) is np.ndarray]
         if len(signature) == len(leaves):
             key = (treedef, tuple(signature), ())
             program = self.programs.get(key)
             if program is not None:
-                if program is not self._last:  # the least recently used order, kept cheaply
-                    self.programs.move_to_end(key)
-                    self._last = program
+                self._ran(key, program)
                 return program.run(leaves)
         return self._call(args, (), leaves, treedef)
+
+    def _ran(self, key, program):
+        """Mark ``program`` the most recently used, and read the next call's leaves for it."""
+        if program is self._last:
+            return
+        self.programs.move_to_end(key)
+        self._last = program
+        self._read_last = program.read_args or _never
 
     def _call(self, args, static, leaves, treedef):
         """Replay or record for the flattened dynamic arguments ``leaves``."""
@@ -175,21 +187,26 @@ class _Jitted:
                                 f"is not hashable ({err}); pass arrays or hashable settings"
                                 ) from err
         if program is not None:
-            self.programs.move_to_end(key)
-            self._last = program
+            self._ran(key, program)
             return program.run([leaf for leaf, kind in zip(leaves, kinds) if kind == "array"])
         donated = _donated_leaves(args, static, self.donate_argnums) if self.donate_argnums \
             else ()
         program, out = _record_program(self.fun, args, static, leaves, kinds, treedef,
                                        self.backend, donated)
         self.programs[key] = program
-        self._last = program
+        if not static and all(type(leaf) is np.ndarray for leaf in leaves):
+            program.read_args = leaf_reader(treedef, [(a.shape, a.dtype) for a in leaves])
+        self._ran(key, program)
         if self.max_programs is not None and len(self.programs) > self.max_programs:
             self.programs.popitem(last=False)
         return out
 
     def __repr__(self):
         return f"jit({self.fun!r})"
+
+
+def _never(args):
+    return None
 
 
 def _leaf_kind(leaf):
@@ -263,11 +280,13 @@ class Program:
     same steps compiled to C once the program has run ``compile_after`` times (see
     :mod:`axon_fn._compile`)."""
 
-    __slots__ = ("run_leaves", "out_tree", "n_steps", "source", "native", "why_python",
-                 "_replay", "_calls", "_pending")
+    __slots__ = ("run_leaves", "out_tree", "build_out", "read_args", "n_steps", "source",
+                 "native", "why_python", "_replay", "_calls", "_pending")
 
     def __init__(self, recording, inputs, outputs, out_tree, backend="python", donated=()):
         self.out_tree = out_tree
+        self.build_out = tree_builder(out_tree) or out_tree.unflatten
+        self.read_args = None  # set by jit for programs of numpy arguments
         steps = _live_steps(recording.steps, outputs)
         self.n_steps = len(steps)
         self.source, namespace = _generate(steps, recording.constants, inputs, outputs)
@@ -310,7 +329,7 @@ class Program:
         self.run_leaves = self.native.run
 
     def run(self, leaves):
-        return self.out_tree.unflatten(self.run_leaves(*leaves))
+        return self.build_out(self.run_leaves(*leaves))
 
     def explain(self):
         """Which steps run in which fused C loops, and which run in Python (and why)."""
