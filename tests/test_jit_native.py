@@ -430,3 +430,62 @@ def test_every_lowering_has_a_test_case():
         "axon_fn.optim.adaptive._increment", "axon_fn.optim._fused._adam_step",
         "axon_fn.optim.adaptive._correction"}  # the unfused Adam (AXON_FN_NATIVE=0)
     assert set(lowering.LOWERED) - covered == set()
+
+
+# Work split between threads (three, so that no split is even) -------------------------------
+
+def parallel_source(f):
+    return next(iter(f.programs.values())).native.source
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_vector_products_split_between_threads(dtype, monkeypatch):
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "3")
+    x, w, wt = (normal(1, 301).astype(dtype), normal(301, 263).astype(dtype),
+                normal(263, 301).astype(dtype))
+    f = native(lambda x, w, wt: (x @ w, x[0] @ w, x @ ops.swapaxes(wt, 0, 1)))
+    got = f(x, w, wt)
+    for g, want in zip(got, (x @ w, x[0] @ w, x @ wt.T)):
+        assert g.shape == want.shape
+        np.testing.assert_allclose(g, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@needs_cc
+def test_long_loops_split_between_threads(monkeypatch):
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "3")
+    a, b, c = normal(301, 200), normal(200), normal(70001)
+    f = native(lambda a, b, c: (ops.tanh(a) * b + 1.0, ops.exp(-c) * 2.0, ops.sum(a * a)))
+    got = f(a, b, c)
+    assert "#pragma omp parallel for" in parallel_source(f)
+    np.testing.assert_allclose(got[0], np.tanh(a) * b + 1.0, rtol=1e-13)
+    np.testing.assert_allclose(got[1], np.exp(-c) * 2.0, rtol=1e-13)
+    np.testing.assert_allclose(got[2], np.sum(a * a), rtol=1e-12)
+    # a program that runs the BLAS keeps to one thread (both spin waiting for work)
+    g = native(lambda a, w: ops.tanh(a @ w) * 2.0)
+    w = normal(200, 300)
+    np.testing.assert_allclose(g(a, w), np.tanh(a @ w) * 2.0, rtol=1e-12)
+    assert "axon_team = 1;" in parallel_source(g) and "omp parallel" not in parallel_source(g)
+
+
+@needs_cc
+def test_adam_over_a_large_parameter_split_between_threads(monkeypatch):
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "3")
+    optimizer = optim.adam(1e-2)
+
+    def step(w, s, x):
+        grads = grad(lambda w: ops.sum((w * x) ** 2))(w)
+        updates, s = optimizer.update(grads, s, w)
+        return optim.apply_updates(w, updates), s
+
+    w0, x = normal(257, 201).astype(np.float32), normal(257, 201).astype(np.float32)
+    runs = []
+    for f in (jit(step, backend="python"), native(step)):
+        w, s = w0.copy(), optimizer.init(w0)
+        for _ in range(3):
+            w, s = f(w, s, x)
+        runs.append((w, s))
+    assert "#pragma omp parallel for" in parallel_source(f)
+    for g, want in zip(axon_fn.tree.leaves(runs[1]), axon_fn.tree.leaves(runs[0])):
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-7)

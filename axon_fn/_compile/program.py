@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from .. import _native
 from . import toolchain
 from .emit import write_source
 from .memory import place
@@ -43,13 +44,16 @@ class NativeProgram:
     def __init__(self, plan, constants, fallback):
         self.plan = plan
         blas, int_type = toolchain.blas_gemm()
+        _native.configure_openmp()  # before a program's OpenMP runtime may be the first loaded
         names = [f"void SEGMENT{k}(void **io);" for k in range(len(plan.segments))]
         header = (f"#define AXON_BLAS_INT {int_type}\n#include \"runtime.h\"\n"
                   f"#include <stdint.h>\n\n")
         self.source = header + plan.source
         self.ffi, self.lib, self.compile_seconds, self.cached = toolchain.build(
-            self.source, names + ["void axon_set_blas(void *, void *, void *, void *);"])
-        self.lib.axon_set_blas(*(self.ffi.cast("void *", address) for address in blas))
+            self.source,
+            names + ["void axon_set_runtime(void *, void *, int);"])
+        self.lib.axon_set_runtime(*(self.ffi.cast("void *", address) for address in blas),
+                                  toolchain.threads())
         self.arena = np.zeros(plan.arena_bytes + 64, np.uint8)
         self.io = self.ffi.new(f"void *[{plan.n_io}]")
         self._keep = [self.arena]

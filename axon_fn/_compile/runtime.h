@@ -20,23 +20,39 @@ typedef void (*axon_sgemm_fn)(int, int, int, AXON_BLAS_INT, AXON_BLAS_INT, AXON_
 typedef void (*axon_dgemm_fn)(int, int, int, AXON_BLAS_INT, AXON_BLAS_INT, AXON_BLAS_INT,
                               double, const double *, AXON_BLAS_INT, const double *,
                               AXON_BLAS_INT, double, double *, AXON_BLAS_INT);
-typedef void (*axon_sgemv_fn)(int, int, AXON_BLAS_INT, AXON_BLAS_INT, float, const float *,
-                              AXON_BLAS_INT, const float *, AXON_BLAS_INT, float, float *,
-                              AXON_BLAS_INT);
-typedef void (*axon_dgemv_fn)(int, int, AXON_BLAS_INT, AXON_BLAS_INT, double, const double *,
-                              AXON_BLAS_INT, const double *, AXON_BLAS_INT, double, double *,
-                              AXON_BLAS_INT);
 static axon_sgemm_fn axon_sgemm;
 static axon_dgemm_fn axon_dgemm;
-static axon_sgemv_fn axon_sgemv;
-static axon_dgemv_fn axon_dgemv;
+static int axon_threads = 1;
+static int axon_team = 1; /* the threads the running segment splits its work between */
 
-void axon_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv)
+/* The BLAS's gemm, and the threads this program may use. */
+void axon_set_runtime(void *sgemm, void *dgemm, int threads)
 {
     axon_sgemm = (axon_sgemm_fn)sgemm;
     axon_dgemm = (axon_dgemm_fn)dgemm;
-    axon_sgemv = (axon_sgemv_fn)sgemv;
-    axon_dgemv = (axon_dgemv_fn)dgemv;
+    axon_threads = threads > 0 ? threads : 1;
+}
+
+/* In a segment that may split its work (axon_team > 1: see emit.py), loops of at least 2^15
+ * elements (emit.py's PAR_MIN) are split between the threads, in AXON_CHUNKS chunks per thread
+ * handed out dynamically (a thread another process keeps busy then delays only its own chunk),
+ * and matrix-vector products of at least AXON_GEMV_PAR_MIN multiply-adds too. Below that,
+ * waking the threads costs more than it saves. */
+#define AXON_GEMV_PAR_MIN ((int64_t)1 << 16)
+#define AXON_CHUNKS 4
+#ifdef _OPENMP
+#include <omp.h>
+AXON_INLINE int axon_thread_num(void) { return omp_get_thread_num(); }
+AXON_INLINE int axon_team_size(void) { return omp_get_num_threads(); }
+#else
+AXON_INLINE int axon_thread_num(void) { return 0; }
+AXON_INLINE int axon_team_size(void) { return 1; }
+#endif
+AXON_INLINE int64_t axon_chunk(int64_t n, int64_t align)
+{
+    const int64_t parts = AXON_CHUNKS * (int64_t)axon_team;
+    const int64_t chunk = ((n + parts - 1) / parts + align - 1) / align * align;
+    return chunk > align ? chunk : align;
 }
 
 AXON_INLINE float axon_sigmoid_float(float x)
@@ -68,9 +84,9 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
 #define AXON_VBYTES 32
 #endif
 #define AXON_SMALL_GEMM(T)                                                                     \
-    typedef T axon_v_##T __attribute__((vector_size(AXON_VBYTES)));                           \
+    typedef T axon_v_##T __attribute__((vector_size(AXON_VBYTES)));                            \
     typedef T axon_uv_##T                                                                      \
-        __attribute__((vector_size(AXON_VBYTES), aligned(sizeof(T)), may_alias));             \
+        __attribute__((vector_size(AXON_VBYTES), aligned(sizeof(T)), may_alias));              \
     enum { AXON_NR_##T = 2 * AXON_VBYTES / (int)sizeof(T) };                                   \
     AXON_INLINE void axon_tile_##T(int64_t K, const T *A, int64_t sam, int64_t sak,            \
                                    const T *B, int64_t sbk, T *C, int64_t scm)                 \
@@ -102,7 +118,7 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
                 C[m * scm + n * scn] = s;                                                      \
             }                                                                                  \
     }                                                                                          \
-    /* rows M0..M of C, columns 0..N, as rows of B scaled by A's elements and summed: one  \
+    /* rows M0..M of C, columns 0..N, as rows of B scaled by A's elements and summed: one      \
      * vectorized pass over a row of C per k (B and C contiguous along n) */                   \
     AXON_INLINE void axon_scaled_rows_##T(int64_t M0, int64_t M, int64_t N, int64_t K,         \
                                           const T *A, int64_t sam, int64_t sak, const T *B,    \
@@ -123,9 +139,9 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
     AXON_INLINE void axon_tiled_##T(int64_t M, int64_t N, int64_t K, const T *A, int64_t sam,  \
                                     int64_t sak, const T *B, int64_t sbk, T *C, int64_t scm)   \
     {                                                                                          \
-        const int64_t Mt = M - M % AXON_MR, Nt = N - N % AXON_NR_##T;                              \
+        const int64_t Mt = M - M % AXON_MR, Nt = N - N % AXON_NR_##T;                          \
         for (int64_t m = 0; m < Mt; m += AXON_MR)                                              \
-            for (int64_t n = 0; n < Nt; n += AXON_NR_##T)                                          \
+            for (int64_t n = 0; n < Nt; n += AXON_NR_##T)                                      \
                 axon_tile_##T(K, A + m * sam, sam, sak, B + n, sbk, C + m * scm + n, scm);     \
         if (Nt < N) /* the right edge, every row */                                            \
             axon_rows_##T(0, M, Nt, N, K, A, sam, sak, B, sbk, 1, C, scm, 1);                  \
@@ -136,9 +152,9 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
                                          int64_t sam, int64_t sak, const T *B, int64_t sbk,    \
                                          int64_t sbn, T *C, int64_t scm, int64_t scn)          \
     {                                                                                          \
-        if (scn == 1 && sbn == 1 && N >= AXON_NR_##T) {                                            \
+        if (scn == 1 && sbn == 1 && N >= AXON_NR_##T) {                                        \
             axon_tiled_##T(M, N, K, A, sam, sak, B, sbk, C, scm);                              \
-        } else if (scn == 1 && sbk == 1 && N >= AXON_NR_##T && K * N <= 8192) {                    \
+        } else if (scn == 1 && sbk == 1 && N >= AXON_NR_##T && K * N <= 8192) {                \
             T Bt[K * N]; /* B transposed into rows: at most 64 KiB of stack */                 \
             for (int64_t n = 0; n < N; n++)                                                    \
                 for (int64_t k = 0; k < K; k++)                                                \
@@ -163,22 +179,94 @@ AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x 
 AXON_SMALL_GEMM(float)
 AXON_SMALL_GEMM(double)
 
+/* y = x B for one row x. B contiguous along n: y[lo..hi) of the rows k0..k1 of B, scaled by
+ * x's elements and summed, four rows a pass so y stays in L1. B contiguous along k: a dot
+ * product per column. */
+#define AXON_GEMV(T)                                                                           \
+    AXON_INLINE void axon_gemv_rows_##T(int64_t k0, int64_t k1, int64_t lo, int64_t hi,        \
+                                        const T *x, int64_t sx, const T *B, int64_t sbk,       \
+                                        T *restrict y)                                         \
+    {                                                                                          \
+        for (int64_t n = lo; n < hi; n++)                                                      \
+            y[n] = 0;                                                                          \
+        int64_t k = k0;                                                                        \
+        for (; k + 4 <= k1; k += 4) {                                                          \
+            const T x0 = x[k * sx], x1 = x[(k + 1) * sx], x2 = x[(k + 2) * sx],                \
+                    x3 = x[(k + 3) * sx];                                                      \
+            const T *restrict b0 = B + k * sbk, *restrict b1 = b0 + sbk,                       \
+                              *restrict b2 = b1 + sbk, *restrict b3 = b2 + sbk;                \
+            for (int64_t n = lo; n < hi; n++)                                                  \
+                y[n] += x0 * b0[n] + x1 * b1[n] + x2 * b2[n] + x3 * b3[n];                     \
+        }                                                                                      \
+        for (; k < k1; k++) {                                                                  \
+            const T xk = x[k * sx];                                                            \
+            const T *restrict b = B + k * sbk;                                                 \
+            for (int64_t n = lo; n < hi; n++)                                                  \
+                y[n] += xk * b[n];                                                             \
+        }                                                                                      \
+    }                                                                                          \
+    AXON_INLINE void axon_gemv_dots_##T(int64_t lo, int64_t hi, int64_t K, const T *x,         \
+                                        int64_t sx, const T *B, int64_t sbk, int64_t sbn,      \
+                                        T *y, int64_t sy)                                      \
+    {                                                                                          \
+        for (int64_t n = lo; n < hi; n++) {                                                    \
+            const T *restrict b = B + n * sbn;                                                 \
+            T s = 0;                                                                           \
+            _Pragma("omp simd reduction(+ : s)") for (int64_t k = 0; k < K; k++)               \
+                s += x[k * sx] * b[k * sbk];                                                   \
+            y[n * sy] = s;                                                                     \
+        }                                                                                      \
+    }                                                                                          \
+    /* Split between the threads so that each reads one contiguous block of B, the same one    \
+     * every call (a block that fits its core's cache stays there): B contiguous along n by    \
+     * rows, each thread summing its rows' share of y, added up after a barrier; else by       \
+     * columns. */                                                                             \
+    AXON_INLINE void axon_gemv_##T(int64_t N, int64_t K, const T *x, int64_t sx, const T *B,   \
+                                   int64_t sbk, int64_t sbn, T *y, int64_t sy)                 \
+    {                                                                                          \
+        int parts = N * K >= AXON_GEMV_PAR_MIN ? axon_team : 1;                                \
+        const int by_rows = sbn == 1 && sy == 1;                                               \
+        if (by_rows && (int64_t)(parts - 1) * N * (int64_t)sizeof(T) > ((int64_t)1 << 18))     \
+            parts = 1; /* no room on the stack for the partial sums */                         \
+        if (parts == 1) {                                                                      \
+            if (by_rows)                                                                       \
+                axon_gemv_rows_##T(0, K, 0, N, x, sx, B, sbk, y);                              \
+            else                                                                               \
+                axon_gemv_dots_##T(0, N, K, x, sx, B, sbk, sbn, y, sy);                        \
+            return;                                                                            \
+        }                                                                                      \
+        T partial[by_rows ? (parts - 1) * N : 1];                                              \
+        _Pragma("omp parallel num_threads(parts)")                                             \
+        {                                                                                      \
+            const int t = axon_thread_num(), n_threads = axon_team_size();                     \
+            if (by_rows) {                                                                     \
+                const int64_t k0 = K * t / n_threads, k1 = K * (t + 1) / n_threads;            \
+                axon_gemv_rows_##T(k0, k1, 0, N, x, sx, B, sbk,                                \
+                                   t == 0 ? y : partial + (t - 1) * N);                        \
+                _Pragma("omp barrier")                                                         \
+                const int64_t lo = N * t / n_threads, hi = N * (t + 1) / n_threads;            \
+                for (int u = 1; u < n_threads; u++)                                            \
+                    for (int64_t n = lo; n < hi; n++)                                          \
+                        y[n] += partial[(u - 1) * N + n];                                      \
+            } else {                                                                           \
+                axon_gemv_dots_##T(N * t / n_threads, N * (t + 1) / n_threads, K, x, sx, B,    \
+                                   sbk, sbn, y, sy);                                           \
+            }                                                                                  \
+        }                                                                                      \
+    }
+AXON_GEMV(float)
+AXON_GEMV(double)
+
 /* The same product through the BLAS when it is big enough to pay for the call and every
  * operand has a unit stride along one axis (row-major CBLAS, transposing A or B as needed). */
-#define AXON_GEMM(T, BLAS, GEMV)                                                               \
+#define AXON_GEMM(T, BLAS)                                                                     \
     AXON_INLINE void axon_gemm_##T(int64_t M, int64_t N, int64_t K, const T *A, int64_t sam,   \
                                    int64_t sak, const T *B, int64_t sbk, int64_t sbn, T *C,    \
                                    int64_t scm, int64_t scn)                                   \
     {                                                                                          \
-        /* one row times a big matrix: a matrix-vector product (numpy's choice too), which   \
-         * streams the matrix once instead of packing it first */                              \
-        if (GEMV && M == 1 && N * K >= AXON_BLAS_MIN && (sbn == 1 || sbk == 1)) {              \
-            if (sbn == 1)                                                                      \
-                GEMV(AXON_ROW_MAJOR, AXON_TRANS, K, N, 1, B, K > 1 ? sbk : N, A, sak, 0, C,    \
-                     scn);                                                                     \
-            else                                                                               \
-                GEMV(AXON_ROW_MAJOR, AXON_NO_TRANS, N, K, 1, B, N > 1 ? sbn : K, A, sak, 0,    \
-                     C, scn);                                                                  \
+        /* one row times a matrix: streams the matrix once, split between the threads */       \
+        if (M == 1) {                                                                          \
+            axon_gemv_##T(N, K, A, sak, B, sbk, sbn, C, scn);                                  \
             return;                                                                            \
         }                                                                                      \
         if (BLAS && M * N * K >= AXON_BLAS_MIN && scn == 1 && (sak == 1 || sam == 1) &&        \
@@ -195,5 +283,5 @@ AXON_SMALL_GEMM(double)
         }                                                                                      \
         axon_small_gemm_##T(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn);                   \
     }
-AXON_GEMM(float, axon_sgemm, axon_sgemv)
-AXON_GEMM(double, axon_dgemm, axon_dgemv)
+AXON_GEMM(float, axon_sgemm)
+AXON_GEMM(double, axon_dgemm)

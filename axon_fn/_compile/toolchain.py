@@ -26,11 +26,13 @@ import tempfile
 import threading
 
 __all__ = ["Unavailable", "build", "cache_dir", "set_cache_dir", "compiler", "compiler_info",
-           "blas_gemm"]
+           "blas_gemm", "threads"]
 
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd",
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
          "-std=gnu11", "-fPIC", "-shared", "-w")
+# what a compiler that refuses a flag gets instead (-fopenmp: the loops then run on one thread)
+_FALLBACKS = (("-march=native", None), ("-fopenmp", "-fopenmp-simd"))
 _cache_dir = None
 _lock = threading.Lock()
 
@@ -104,11 +106,22 @@ def _cpu_signature():
     return platform.machine() + platform.processor()
 
 
+def threads():
+    """How many threads a compiled program's big loops and matrix-vector products use:
+    ``AXON_FN_NUM_THREADS`` when set, else the cores this process may run on."""
+    value = os.environ.get("AXON_FN_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @functools.lru_cache(maxsize=None)
 def blas_gemm():
-    """``(addresses, int type)``: the addresses of CBLAS ``sgemm``, ``dgemm``, ``sgemv`` and
-    ``dgemv`` in the BLAS numpy loaded, or zeros when none is found (products then use the C
-    kernels)."""
+    """``(addresses, int type)``: the addresses of CBLAS ``sgemm`` and ``dgemm`` in the BLAS
+    numpy loaded, or zeros when none is found (products then use the C kernels)."""
     import numpy  # noqa: F401 - loads its BLAS into the process
 
     names = []
@@ -119,7 +132,7 @@ def blas_gemm():
                 if "blas" in os.path.basename(path).lower() and path not in names:
                     names.append(path)
     except OSError:
-        return (0, 0, 0, 0), "int"
+        return (0, 0), "int"
     for path in names:
         try:
             lib = ctypes.CDLL(path)
@@ -129,11 +142,11 @@ def blas_gemm():
                                          ("scipy_", "", "int"), ("", "", "int")):
             try:
                 found = [getattr(lib, f"{prefix}cblas_{name}{suffix}")
-                         for name in ("sgemm", "dgemm", "sgemv", "dgemv")]
+                         for name in ("sgemm", "dgemm")]
             except AttributeError:
                 continue
             return tuple(ctypes.cast(f, ctypes.c_void_p).value for f in found), int_type
-    return (0, 0, 0, 0), "int"
+    return (0, 0), "int"
 
 
 def build(source, exports):
@@ -174,8 +187,11 @@ def _compile(command, source, directory, path):
         out = os.path.join(tmp, "program.so")
         args = [*command, *FLAGS, f"-I{os.path.dirname(RUNTIME)}", "-o", out, c_file, "-lm"]
         done = _run(args)
-        if done.returncode != 0 and "-march=native" in args:  # a compiler that lacks it
-            done = _run([a for a in args if a != "-march=native"])
+        for flag, instead in _FALLBACKS:
+            if done.returncode == 0:
+                break
+            args = [instead if a == flag else a for a in args if a != flag or instead]
+            done = _run(args)
         if done.returncode != 0:
             raise Unavailable(f"compiling a jit program failed: {done.stderr.strip()[-2000:]}")
         os.replace(out, path)
