@@ -238,43 +238,6 @@ class _Emitter:
         self.lines.append(f"    {{ const int32_t c = {src}[0]; {dst}[0] = c < 2147483647 ? "
                           f"c + 1 : c; }}")
 
-    def _emit_adam(self, index, item):
-        op = item.ops[0]
-        values = self.plan.values
-        count, leaves = op.ins[0], op.ins[1:]
-        n = len(leaves) // 3
-        ct = values[leaves[0]].ctype
-        p = op.attrs
-        self.lines.append("    {")
-        self.lines.append(f"    const double t = (double){self._ptr(count)}[0];")
-        consts = {"c1": f"1.0 - {float(p['b1']).hex()}", "b1": float(p["b1"]).hex(),
-                  "c2": f"1.0 - {float(p['b2']).hex()}", "b2": float(p["b2"]).hex(),
-                  "bc1": f"1.0 - pow({float(p['b1']).hex()}, t)",
-                  "bc2": f"1.0 - pow({float(p['b2']).hex()}, t)",
-                  "eps_root": float(p["eps_root"]).hex(), "eps": float(p["eps"]).hex(),
-                  "scale": float(p["scale"]).hex()}
-        for name, expr in consts.items():
-            self.lines.append(f"    const {ct} k_{name} = ({ct})({expr});")
-        for i in range(n):
-            g, mu, nu = leaves[i], leaves[n + i], leaves[2 * n + i]
-            mo, no, up = op.outs[i], op.outs[n + i], op.outs[2 * n + i]
-            size = values[g].size
-            pointers = [f"const {ct} *restrict g = {self._ptr(g)}, *restrict mu = "
-                        f"{self._ptr(mu)}, *restrict nu = {self._ptr(nu)};",
-                        f"{ct} *restrict mo = {self._ptr(mo)}, *restrict no = {self._ptr(no)}, "
-                        f"*restrict up = {self._ptr(up)};"]
-            self.lines.append("    {")
-            self.lines.extend(_nest((size,), [
-                f"const {ct} gi = g[i0];",
-                f"const {ct} m = gi * k_c1 + mu[i0] * k_b1;",
-                f"const {ct} v = gi * gi * k_c2 + nu[i0] * k_b2;",
-                "mo[i0] = m; no[i0] = v;",
-                f"up[i0] = (m / k_bc1) / ({'sqrtf' if ct == 'float' else 'sqrt'}"
-                f"(v / k_bc2 + k_eps_root) + k_eps) * k_scale;"],
-                parallel=self.threaded and size >= PAR_MIN, setup=pointers))
-            self.lines.append("    }")
-        self.lines.append("    }")
-
 
 def _calls_blas(plan, item):
     """Whether a product may run on the BLAS: more than one row, big enough."""

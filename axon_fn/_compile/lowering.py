@@ -13,7 +13,8 @@ IR kinds:
 * ``"sum"``: a sum over ``axes`` of its input (accumulated in double, or int64 for integers);
 * ``"view"``: the input's memory seen with another shape (reshape, transpose, broadcast...);
 * ``"gemm"``: a matrix product, batched over leading axes;
-* ``"adam"``, ``"increment"``: the fused optimizer steps recorded by ``stageable`` functions.
+* ``"increment"``: the optimizer's step counter (recorded by a ``stageable`` function);
+* ``"group"``: several of the above for one step (``ops``): the fused Adam step's expressions.
 """
 
 from __future__ import annotations
@@ -247,10 +248,14 @@ def _correction(name, params, ins, outs, avals, scalars):
 
 
 def _adam(name, params, ins, outs, avals, scalars):
+    """The fused Adam step as three elementwise expressions per parameter (new first moment,
+    new second moment, update), so that they share one loop with whatever else walks the
+    parameter (``apply_updates`` adding the update: the update then never touches memory).
+    The same arithmetic, in the parameter's type, as the C kernel's (``adam_leaf``)."""
     count, leaves = ins[0], ins[1:]
     if avals.get(count, ((), None))[1] not in (np.dtype(np.int32), np.dtype(np.int64)):
         return None
-    if any(s not in avals for s in leaves):
+    if any(s not in avals for s in leaves) or avals[count][0] != ():
         return None
     n = len(leaves) // 3
     dtype = avals[leaves[0]][1]
@@ -262,7 +267,31 @@ def _adam(name, params, ins, outs, avals, scalars):
             return None
     if dtype not in FLOATS:
         return None
-    return Op("adam", tuple(ins), tuple(outs), dict(params))
+    ct = CTYPES[dtype]
+    b1, b2 = float(params["b1"]), float(params["b2"])
+    c1, c2, k1, k2 = (literal(v, ct) for v in (1.0 - b1, 1.0 - b2, b1, b2))
+    eps_root, eps, scale = (literal(params[k], ct) for k in ("eps_root", "eps", "scale"))
+    sqrt = "sqrtf" if ct == "float" else "sqrt"
+
+    def correction(decay, c):  # loop-invariant: the compiler computes it once
+        return f"(({ct})(1.0 - pow({decay.hex()}, (double){c})))"
+
+    def update(ct_, m, v, c):
+        return (f"(({m} / {correction(b1, c)}) / ({sqrt}({v} / {correction(b2, c)} + "
+                f"{eps_root}) + {eps}) * {scale})")
+
+    ops = []
+    for i in range(n):
+        g, mu, nu = leaves[i], leaves[n + i], leaves[2 * n + i]
+        m, v, u = outs[i], outs[n + i], outs[2 * n + i]
+        ops += [Op("map", (g, mu), (m,), {"expr": lambda ct_, g, mu: f"({g} * {c1} + {mu} * {k1})",
+                                          "ctype": ct, "name": "adam first moment"}),
+                Op("map", (g, nu), (v,), {"expr": lambda ct_, g, nu: f"({g} * {g} * {c2} + "
+                                                                     f"{nu} * {k2})",
+                                          "ctype": ct, "name": "adam second moment"}),
+                Op("map", (m, v, count), (u,), {"expr": update, "ctype": ct,
+                                                "cast_inputs": False, "name": "adam update"})]
+    return Op("group", tuple(ins), tuple(outs), {"ops": ops})
 
 
 _RULES: dict[str, Callable] = {}

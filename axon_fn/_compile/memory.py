@@ -131,7 +131,7 @@ def _donations(plan, donated):
                 continue
             writer, through_views = v.producer, plan.view_readers.get(d, set())
             safe = all(index < writer or (index == writer and index not in through_views
-                                          and items[writer].kind in ("loop", "adam"))
+                                          and items[writer].kind == "loop")
                        for index in plan.readers.get(d, ()))
             if safe:
                 aliases[out] = d

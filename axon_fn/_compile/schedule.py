@@ -67,7 +67,7 @@ class Value:
 
 @dataclasses.dataclass
 class Item:
-    kind: str  # loop, gemm, dense, adam, increment, callout
+    kind: str  # loop, gemm, dense, increment, callout
     ops: list
     shape: tuple = ()
     step: tuple | None = None  # a call out's recorded step
@@ -157,7 +157,7 @@ class _Planner:
             op = None  # an input C cannot read (a constant that is no array or number)
         if op is None:
             return self._callout(step, origin, ins, outs)
-        op.attrs["name"] = name
+        op.attrs.setdefault("name", name)
         for slot in outs:
             shape, dtype, is_scalar = self.avals[slot][:3]
             self.values[slot] = Value(slot, tuple(shape), np.dtype(dtype), "temp",
@@ -171,18 +171,11 @@ class _Planner:
             return self._join_loop(op, self.values[ins[0]].shape)
         if kind == "dense":
             return self._dense(op)
-        if kind == "adam":  # its loops walk every array in memory order
-            op.ins = tuple(self._contiguous(s) for s in op.ins)
+        if kind == "group":
+            for sub in op.attrs["ops"]:
+                self._join_loop(sub, self.values[sub.outs[0]].shape)
+            return
         self._append(Item(kind, [op]), outs)
-
-    def _contiguous(self, slot):
-        """``slot``, or a copy of it in memory order when it is a scattered view."""
-        v = self.values[slot]
-        if v.kind != "view" or is_contiguous(v.shape, v.strides):
-            return slot
-        gathered = self._temp(v)
-        self._join_loop(_copy((slot,), (gathered,), v.ctype), v.shape)
-        return gathered
 
     def _append(self, item, outs):
         self.items.append(item)
