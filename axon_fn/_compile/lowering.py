@@ -280,15 +280,20 @@ def _adam(name, params, ins, outs, avals, scalars):
         return (f"(({m} / {correction(b1, c)}) / ({sqrt}({v} / {correction(b2, c)} + "
                 f"{eps_root}) + {eps}) * {scale})")
 
+    def first_moment(ct_, g, mu):
+        return f"({g} * {c1} + {mu} * {k1})"
+
+    def second_moment(ct_, g, nu):
+        return f"({g} * {g} * {c2} + {nu} * {k2})"
+
     ops = []
     for i in range(n):
         g, mu, nu = leaves[i], leaves[n + i], leaves[2 * n + i]
         m, v, u = outs[i], outs[n + i], outs[2 * n + i]
-        ops += [Op("map", (g, mu), (m,), {"expr": lambda ct_, g, mu: f"({g} * {c1} + {mu} * {k1})",
-                                          "ctype": ct, "name": "adam first moment"}),
-                Op("map", (g, nu), (v,), {"expr": lambda ct_, g, nu: f"({g} * {g} * {c2} + "
-                                                                     f"{nu} * {k2})",
-                                          "ctype": ct, "name": "adam second moment"}),
+        ops += [Op("map", (g, mu), (m,), {"expr": first_moment, "ctype": ct,
+                                          "name": "adam first moment"}),
+                Op("map", (g, nu), (v,), {"expr": second_moment, "ctype": ct,
+                                          "name": "adam second moment"}),
                 Op("map", (m, v, count), (u,), {"expr": update, "ctype": ct,
                                                 "cast_inputs": False, "name": "adam update"})]
     return Op("group", tuple(ins), tuple(outs), {"ops": ops})

@@ -190,7 +190,7 @@ def _compile(command, source, directory, path):
         for flag, instead in _FALLBACKS:
             if done.returncode == 0:
                 break
-            args = [instead if a == flag else a for a in args if a != flag or instead]
+            args = [a for a in (instead if a == flag else a for a in args) if a is not None]
             done = _run(args)
         if done.returncode != 0:
             raise Unavailable(f"compiling a jit program failed: {done.stderr.strip()[-2000:]}")
