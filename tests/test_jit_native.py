@@ -8,6 +8,7 @@ the compiled programs do. Without a C compiler, the tests that need one skip.
 
 import math
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -489,3 +490,37 @@ def test_adam_over_a_large_parameter_split_between_threads(monkeypatch):
     assert "#pragma omp parallel for" in parallel_source(f)
     for g, want in zip(axon_fn.tree.leaves(runs[1]), axon_fn.tree.leaves(runs[0])):
         np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-7)
+
+
+# Outputs written again into arrays the caller has dropped -----------------------------------
+
+@needs_cc
+def test_outputs_reuse_only_arrays_nothing_else_holds():
+    f = native(lambda w, x: (w * 0.5 + x, ops.sum(w)))
+    x = normal(3, 4)
+    w = normal(3, 4)
+    seen, expected = [], w
+    for _ in range(6):  # the usual loop: the caller keeps only the newest result
+        w, total = f(w, x)
+        np.testing.assert_allclose(total, np.sum(expected), rtol=1e-12)
+        expected = expected * 0.5 + x
+        np.testing.assert_allclose(w, expected, rtol=1e-12)
+        seen.append(weakref.ref(w))  # (holds no reference)
+    # from the third call on, the array of two calls before is written again
+    assert all(seen[i]() is seen[i - 2]() is not None for i in range(4, 6))
+
+    kept, w = [], normal(3, 4)
+    reference = [w]
+    for _ in range(5):  # every result kept: always a new array, none overwritten later
+        w, _ = f(w, x)
+        kept.append(w)
+        reference.append(reference[-1] * 0.5 + x)
+    assert len({id(a) for a in kept}) == 5
+    for got, want in zip(kept, reference[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+    row = f(normal(3, 4), x)[0][1]  # only a view of a result survives: its base is kept
+    saved = row.copy()
+    for _ in range(4):
+        f(normal(3, 4), x)
+    np.testing.assert_array_equal(row, saved)

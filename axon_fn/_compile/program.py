@@ -11,6 +11,7 @@ Python replay, which gives the same results).
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -79,6 +80,7 @@ class NativeProgram:
     def _driver(self, constants, fallback):
         plan, values = self.plan, self.plan.values
         ns = {"io": self.io, "fb": _from_buffer(self.ffi), "empty": np.empty,
+              "refs": sys.getrefcount,
               "may_share": np.may_share_memory, "arena": self.arena,
               "lock": self.lock, "replay": fallback, "cont": np.ascontiguousarray}
         names = {}
@@ -121,14 +123,24 @@ class NativeProgram:
                      f"        v{s} = cont(v{s})",
                      f"        io[{plan.io[s]}] = fb(v{s})",
                      f"        last[{k}] = None"]
+        # An output array goes back to the caller; the one this output had two calls ago is
+        # written again when nothing but the program holds it any more (the caller has moved on
+        # to newer values: `state = step(state, ...)`), which spares allocating and faulting in
+        # fresh memory every call. Anything else holding it (a name, a list, a view, the
+        # arguments of this very call) shows in its reference count and a new array is made.
         for slot in sorted(s for s, v in values.items() if v.kind == "output"):
             v = values[slot]
             if slot in plan.donations:  # written into the donated input's own array
                 names[slot] = f"v{plan.donations[slot]}"
                 continue
             ns[f"d{slot}"] = v.dtype
-            body.append(f"o{slot} = empty({v.shape}, d{slot})")
-            body.append(f"io[{plan.io[slot]}] = fb(o{slot})")
+            ns[f"ring{slot}"] = [None, None]  # this output's arrays: two calls ago, last call
+            body += [f"o{slot} = ring{slot}[0]",
+                     f"if o{slot} is None or refs(o{slot}) != {_SOLE_REFS}:",
+                     f"    o{slot} = empty({v.shape}, d{slot})",
+                     f"ring{slot}[0] = ring{slot}[1]",
+                     f"ring{slot}[1] = o{slot}",
+                     f"io[{plan.io[slot]}] = fb(o{slot})"]
             names[slot] = f"o{slot}"
         done_items = 0
         for k, segment in enumerate(plan.segments):
@@ -186,6 +198,18 @@ class NativeProgram:
                      f"{'loaded from cache' if self.cached else 'took'} "
                      f"{self.compile_seconds * 1e3:.0f} ms")
         return "\n".join(lines)
+
+
+def _sole_references():
+    """What ``sys.getrefcount`` says of an array held only by a list and a local variable, as
+    the driver holds a reusable output (measured, not assumed: interpreters count differently,
+    and 3.14 borrows some references)."""
+    ring = [np.empty(1), None]
+    o = ring[0]
+    return sys.getrefcount(o)
+
+
+_SOLE_REFS = _sole_references()
 
 
 def _from_buffer(ffi):
