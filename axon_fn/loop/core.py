@@ -299,12 +299,18 @@ class _Run:
                 metric_state={spec.name: spec.empty() for spec in self.loop.metrics})
             status, state = self.fire("epoch_started", state)
             batches = iter(data) if status == CONTINUE else iter(())
+        # with no handler on either iteration event, a batch counts both events in the same
+        # replace as its step (the state nobody sees in between is never made)
+        quiet = not any(handler.event in _ITERATION_EVENTS for handler in self.handlers)
         while status == CONTINUE:
             if self.iterations is not None and state.iteration >= self.iterations:
                 break
             batch = next(batches, _END)
             if batch is _END:
                 break
+            if quiet:
+                state = self.step(batch, state, events=_ITERATION_EVENTS)
+                continue
             status, state = self.fire("iteration_started", state)
             if status != CONTINUE:
                 break
@@ -325,7 +331,9 @@ class _Run:
         status, state = self.fire(event, state)
         return (HALT_LOOP if status == HALT_LOOP else CONTINUE), state
 
-    def step(self, batch, state):
+    def step(self, batch, state, events=()):
+        """``state`` after the step on ``batch`` (and, for each of ``events``, one more in the
+        event counts)."""
         loop = self.loop
         step_state = loop.step_fn(batch, state.step_state)
         metrics, metric_state = dict(state.metrics), dict(state.metric_state)
@@ -339,10 +347,18 @@ class _Run:
                 metric_state[spec.name] = spec.update(metric_state[spec.name], own,
                                                       state.iteration)
                 metrics[spec.name] = spec.value(metric_state[spec.name])
+        counted = {}
+        if events:
+            counts, in_epoch = dict(state.event_counts), dict(state.epoch_event_counts)
+            for event in events:
+                counts[event] = counts.get(event, 0) + 1
+                in_epoch[event] = in_epoch.get(event, 0) + 1
+            counted = {"event_counts": counts, "epoch_event_counts": in_epoch}
         return state.replace(step_state=step_state, iteration=state.iteration + 1,
                              total_iterations=state.total_iterations + 1, metrics=metrics,
-                             metric_state=metric_state)
+                             metric_state=metric_state, **counted)
 
 
 _END = object()
 _UNSET = object()
+_ITERATION_EVENTS = ("iteration_started", "iteration_completed")

@@ -39,6 +39,24 @@ def test_every_event_fires_in_order():
     assert len(final.times["epochs"]) == 2 and final.times["total"] >= 0
 
 
+def test_counts_without_iteration_handlers_match_those_with_them():
+    """Without a handler on either iteration event the loop counts both with each step; the
+    counts, as an epoch handler and the final state see them, are the same."""
+    def counted(loop):
+        seen = []
+        loop = loop.handle("epoch_completed", lambda s: (
+            "continue", seen.append((dict(s.event_counts), dict(s.epoch_event_counts))) or s))
+        return loop.run([1, 2, 3], epochs=2), seen
+
+    quiet, quiet_seen = counted(summing_loop())
+    loud, loud_seen = counted(summing_loop().handle("iteration_started",
+                                                    lambda s: ("continue", s)))
+    assert quiet_seen == loud_seen and quiet.event_counts == loud.event_counts
+    assert quiet_seen[1][0]["iteration_completed"] == 6
+    assert quiet_seen[1][1]["iteration_started"] == 3
+    assert quiet.step_state == loud.step_state == 12 and quiet.total_iterations == 6
+
+
 def test_halt_epoch_fires_epoch_halted_and_goes_on():
     log = []
     loop = recorder(summing_loop(), log, ("epoch_halted", "epoch_completed", "completed"))
