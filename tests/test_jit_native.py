@@ -524,3 +524,44 @@ def test_outputs_reuse_only_arrays_nothing_else_holds():
     for _ in range(4):
         f(normal(3, 4), x)
     np.testing.assert_array_equal(row, saved)
+
+
+@needs_cc
+def test_programs_calling_out_hold_the_cores_while_they_run(monkeypatch):
+    """A program that calls out and runs no product too big for one BLAS thread keeps the BLAS
+    to one thread and gives the C kernels every thread while it runs, then restores both; a
+    program with a bigger product leaves both as they are (emit.threading_mode)."""
+    from axon_fn import _native
+    from axon_fn._compile import emit
+
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "2")
+    control = toolchain.blas_thread_control()
+    if control is None or not _native.available():
+        pytest.skip("needs OpenBLAS's thread control and the C kernels")
+    import cffi
+
+    blas_threads = cffi.FFI().cast("int (*)(void)", control[1])
+    seen = []
+
+    @axon_fn._core.stageable
+    def probe(y):  # a call out that reports the thread counts it runs with
+        seen.append((int(blas_threads()), _native.num_threads()))
+        return y.copy()
+
+    def step(x, w, k):
+        y = probe(ops.relu(axon_fn.ops.conv(x, w)))
+        return ops.sum(ops.reshape(y, (x.shape[0], -1)) @ k)
+
+    x, w = normal(8, 8, 8, 3).astype(np.float32), normal(3, 3, 3, 4).astype(np.float32)
+    outside = (int(blas_threads()), _native.num_threads())
+    for rows, mode in ((64, "held"), (emit.HELD_MAX // (8 * 144) + 64, "shared")):
+        k = normal(144, rows).astype(np.float32)
+        f = native(step)
+        f(x, w, k)  # records (the probe runs eagerly)
+        seen.clear()
+        got = f(x, w, k)
+        want = np.sum(np.maximum(axon_fn.ops.conv(x, w), 0).reshape(8, -1) @ k)
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+        assert next(iter(f.programs.values())).native.plan.threading == mode
+        assert seen == [(1, 2) if mode == "held" else outside]
+        assert (int(blas_threads()), _native.num_threads()) == outside  # restored

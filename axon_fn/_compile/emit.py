@@ -10,10 +10,36 @@ import math
 from .lowering import CTYPES, literal
 from .schedule import contiguous_strides, describe
 
-__all__ = ["write_source"]
+__all__ = ["write_source", "threading_mode"]
 
 PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
+HELD_MAX = 1 << 22  # multiply-adds: a product this big still runs well on one BLAS thread
+
+
+def threading_mode(plan, threads, can_hold_blas):
+    """How a program shares the cores (``threads`` of them; ``can_hold_blas``: the BLAS's
+    thread count can be set while it runs, and axon_fn's C kernels are loaded):
+
+    * ``"free"``: it never runs the BLAS nor calls out to Python, so its long loops, Adam's
+      update and its matrix-vector products are split between the threads;
+    * ``"held"``: it calls out (convolutions, pooling: axon_fn's C kernels) or runs products
+      on the BLAS, none of more than ``HELD_MAX`` multiply-adds: while it runs, the BLAS keeps
+      to one thread and the C kernels and loops use every thread (a LeNet step took 2.4 ms
+      this way against 3.3-3.8 with the kernels on one thread beside a two-thread BLAS, and
+      6.7 with both on two threads);
+    * ``"shared"``: otherwise, one thread of its own beside the BLAS's threads: two pools of
+      threads that spin waiting for work fight over the cores (splitting a 784-512-512-10
+      training step's loops beside the BLAS made it 10 % slower).
+    """
+    products = [item for item in plan.items if item.kind == "gemm" and _calls_blas(plan, item)]
+    if threads <= 1:
+        return "shared"
+    if not products and not any(item.kind == "callout" for item in plan.items):
+        return "free"
+    if can_hold_blas and all(_multiply_adds(plan, item) <= HELD_MAX for item in products):
+        return "held"
+    return "shared"
 
 
 def write_source(plan):
@@ -29,14 +55,7 @@ class _Emitter:
         self.lines = []
         self.pointers = {}  # pointer expression -> restrict variable of the current loop
         self.accumulators = {}  # sum output slot -> its double (or int64) buffer
-        # Only a program that never runs the BLAS, nor Python (which may), splits its work
-        # between threads: numpy's BLAS threads and the program's OpenMP threads each spin
-        # waiting for work and fight over the cores. (Tried: splitting with a one-thread BLAS
-        # ran a 784-512-512-10 training step 7 % faster but inference at batch 1024 30 %
-        # slower; loops on OpenMP's threads beside the BLAS's, the training step 10 % slower.)
-        self.threaded = not any(item.kind == "callout" or (item.kind == "gemm" and
-                                                           _calls_blas(plan, item))
-                                for item in plan.items)
+        self.threaded = plan.threading != "shared"  # see threading_mode
 
     def source(self):
         plan = self.plan
@@ -244,10 +263,16 @@ class _Emitter:
 
 def _calls_blas(plan, item):
     """Whether a product may run on the BLAS: more than one row, big enough."""
+    a = plan.values[item.ops[0].ins[0]]
+    return len(a.shape) > 1 and a.shape[-2] > 1 and _multiply_adds(plan, item) >= BLAS_MIN
+
+
+def _multiply_adds(plan, item):
+    """Multiply-adds of one matrix of a (batched) product."""
     a, b = (plan.values[s] for s in item.ops[0].ins)
     m = a.shape[-2] if len(a.shape) > 1 else 1
     n = b.shape[-1] if len(b.shape) > 1 else 1
-    return m > 1 and m * n * a.shape[-1] >= BLAS_MIN
+    return m * n * a.shape[-1]
 
 
 def _scalar_ctype(v):

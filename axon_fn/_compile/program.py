@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _native
 from . import toolchain
-from .emit import write_source
+from .emit import threading_mode, write_source
 from .memory import place
 from .schedule import describe, schedule
 
@@ -31,6 +31,8 @@ def compile_native(steps, origins, avals, constants, inputs, outputs, fallback, 
     :class:`toolchain.Unavailable` when it cannot compile."""
     plan = schedule(steps, origins, avals, constants, inputs, outputs)
     place(plan, donated)
+    plan.threading = threading_mode(plan, toolchain.threads(), can_hold_blas=(
+        toolchain.blas_thread_control() is not None and _native.available()))
     plan.source = write_source(plan)
     if not plan.segments:
         raise toolchain.Unavailable("the program has no step with a C lowering")
@@ -104,9 +106,13 @@ class NativeProgram:
             return names[slot]
 
         args = ", ".join(f"v{s}" for s in plan.inputs)
+        held = plan.threading == "held"
+        if held:
+            ns["hold"], ns["release"] = self._hold_threads()
         lines = [f"def program({args}):",
                  "    if not lock.acquire(False):",
                  f"        return replay({args})",
+                 *(["    held = hold()"] if held else []),
                  "    try:"]
         body = []
         # an input passed again (a donated array coming back) keeps its bound address; a
@@ -159,8 +165,31 @@ class NativeProgram:
                            and slot not in plan.donations else ref)
         body.append(f"return ({''.join(r + ', ' for r in results)})")
         lines += [f"        {line}" for line in body]
-        lines += ["    finally:", "        lock.release()"]
+        lines += ["    finally:", *(["        release(held)"] if held else []),
+                  "        lock.release()"]
         return "\n".join(lines) + "\n", ns
+
+    def _hold_threads(self):
+        """``hold()`` and ``release(held)`` around a call of a program that holds the cores
+        (emit.threading_mode): the BLAS keeps to one thread and axon_fn's C kernels (its calls
+        out) use the program's threads, then both go back to what they were."""
+        set_address, get_address = toolchain.blas_thread_control()
+        blas_set = self.ffi.cast("void (*)(int)", set_address)
+        blas_get = self.ffi.cast("int (*)(void)", get_address)
+        threads = toolchain.threads()
+        kernel_threads, set_kernel_threads = _native.num_threads, _native.set_num_threads
+
+        def hold():
+            held = blas_get(), kernel_threads()
+            blas_set(1)
+            set_kernel_threads(threads)
+            return held
+
+        def release(held):
+            blas_set(held[0])
+            set_kernel_threads(held[1])
+
+        return hold, release
 
     def _callout(self, index, name, ns):
         item = self.plan.items[index]

@@ -92,6 +92,7 @@ class Plan:
     view_readers: dict = dataclasses.field(default_factory=dict)  # ... those through a view
     donations: dict = dataclasses.field(default_factory=dict)  # output slot -> donated input
     n_io: int = 1
+    threading: str = "shared"  # how it shares the cores: emit.threading_mode
 
     def storage_slot(self, slot):
         v = self.values[slot]

@@ -26,7 +26,7 @@ import tempfile
 import threading
 
 __all__ = ["Unavailable", "build", "cache_dir", "set_cache_dir", "compiler", "compiler_info",
-           "blas_gemm", "threads"]
+           "blas_gemm", "blas_thread_control", "threads"]
 
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
@@ -122,6 +122,33 @@ def threads():
 def blas_gemm():
     """``(addresses, int type)``: the addresses of CBLAS ``sgemm`` and ``dgemm`` in the BLAS
     numpy loaded, or zeros when none is found (products then use the C kernels)."""
+    found = _blas()
+    if found is None:
+        return (0, 0), "int"
+    lib, prefix, suffix, int_type = found
+    return tuple(_address(lib, f"{prefix}cblas_{name}{suffix}")
+                 for name in ("sgemm", "dgemm")), int_type
+
+
+@functools.lru_cache(maxsize=None)
+def blas_thread_control():
+    """``(set, get)``: the addresses of the BLAS's ``openblas_set_num_threads`` and
+    ``openblas_get_num_threads`` (OpenBLAS's own: other BLAS libraries name theirs otherwise),
+    or None."""
+    found = _blas()
+    if found is None:
+        return None
+    lib, prefix, suffix, _ = found
+    try:
+        return tuple(_address(lib, f"{prefix}openblas_{name}_num_threads{suffix}")
+                     for name in ("set", "get"))
+    except AttributeError:
+        return None
+
+
+def _blas():
+    """``(library, symbol prefix, symbol suffix, C type of its integers)`` of the BLAS numpy
+    loaded (found among the libraries mapped into this process), or None."""
     import numpy  # noqa: F401 - loads its BLAS into the process
 
     names = []
@@ -132,7 +159,7 @@ def blas_gemm():
                 if "blas" in os.path.basename(path).lower() and path not in names:
                     names.append(path)
     except OSError:
-        return (0, 0), "int"
+        return None
     for path in names:
         try:
             lib = ctypes.CDLL(path)
@@ -140,13 +167,14 @@ def blas_gemm():
             continue
         for prefix, suffix, int_type in (("scipy_", "64_", "int64_t"), ("", "64_", "int64_t"),
                                          ("scipy_", "", "int"), ("", "", "int")):
-            try:
-                found = [getattr(lib, f"{prefix}cblas_{name}{suffix}")
-                         for name in ("sgemm", "dgemm")]
-            except AttributeError:
-                continue
-            return tuple(ctypes.cast(f, ctypes.c_void_p).value for f in found), int_type
-    return (0, 0), "int"
+            if hasattr(lib, f"{prefix}cblas_sgemm{suffix}") and \
+                    hasattr(lib, f"{prefix}cblas_dgemm{suffix}"):
+                return lib, prefix, suffix, int_type
+    return None
+
+
+def _address(lib, name):
+    return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
 
 
 def build(source, exports):
