@@ -112,7 +112,6 @@ class NativeProgram:
         lines = [f"def program({args}):",
                  "    if not lock.acquire(False):",
                  f"        return replay({args})",
-                 *(["    held = hold()"] if held else []),
                  "    try:"]
         body = []
         # an input passed again (a donated array coming back) keeps its bound address; a
@@ -164,9 +163,11 @@ class NativeProgram:
             results.append(f"{ref}[()]" if v.kind == "output" and v.scalar_result
                            and slot not in plan.donations else ref)
         body.append(f"return ({''.join(r + ', ' for r in results)})")
+        if held:
+            body = ["held = hold()", "try:", *(f"    {line}" for line in body),
+                    "finally:", "    release(held)"]
         lines += [f"        {line}" for line in body]
-        lines += ["    finally:", *(["        release(held)"] if held else []),
-                  "        lock.release()"]
+        lines += ["    finally:", "        lock.release()"]
         return "\n".join(lines) + "\n", ns
 
     def _hold_threads(self):
@@ -223,10 +224,19 @@ class NativeProgram:
         if callouts:
             lines.append("Python call outs:")
             lines.extend(f"  {describe(plan, i)}" for i in callouts)
+        lines.append(_THREADING[plan.threading].format(n=toolchain.threads()))
         lines.append(f"arena: {plan.arena_bytes} bytes; compile "
                      f"{'loaded from cache' if self.cached else 'took'} "
                      f"{self.compile_seconds * 1e3:.0f} ms")
         return "\n".join(lines)
+
+
+_THREADING = {  # what explain says of each emit.threading_mode
+    "free": "threads: {n}, splitting long loops and matrix-vector products",
+    "held": "threads: {n}, held while it runs (the BLAS on one, the C kernels and long loops on "
+            "all)",
+    "shared": "threads: one of its own, beside the BLAS's",
+}
 
 
 def _sole_references():
