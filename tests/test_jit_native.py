@@ -519,6 +519,13 @@ def test_outputs_reuse_only_arrays_nothing_else_holds():
     for got, want in zip(kept, reference[1:]):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
+    a, _ = f(w, x)  # an earlier result passed back out of turn, while it is still held
+    b, _ = f(a, x)
+    c, _ = f(a, x)
+    np.testing.assert_allclose(b, a * 0.5 + x, rtol=1e-12)
+    np.testing.assert_array_equal(c, b)
+    assert c is not b and c is not a
+
     row = f(normal(3, 4), x)[0][1]  # only a view of a result survives: its base is kept
     saved = row.copy()
     for _ in range(4):

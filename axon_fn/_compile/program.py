@@ -116,13 +116,19 @@ class NativeProgram:
         body = []
         # an input passed again (a donated array coming back) keeps its bound address; a
         # scattered one (a transposed or Fortran-ordered array) is copied into memory order
+        # scattered one (a transposed or Fortran-ordered array) is copied into memory order;
+        # one of the program's own output arrays (last call's result passed back) has its
+        # address at hand
         ns["last"] = [None] * len(plan.inputs)
+        ns["bound"] = {}  # id of an array in an output's ring -> its address
+        ns["address"] = functools.partial(self.ffi.cast, "void *")
         for k, s in enumerate(plan.inputs):
             if s not in plan.io:
                 continue
             body += [f"if v{s} is not last[{k}]:",
+                     f"    p = bound.get(id(v{s}))",
                      "    try:",
-                     f"        io[{plan.io[s]}] = fb(v{s})",
+                     f"        io[{plan.io[s]}] = fb(v{s}) if p is None else p",
                      f"        last[{k}] = v{s}",
                      "    except (BufferError, ValueError, TypeError):",
                      f"        v{s} = cont(v{s})",
@@ -142,10 +148,13 @@ class NativeProgram:
             ns[f"ring{slot}"] = [None, None]  # this output's arrays: two calls ago, last call
             body += [f"o{slot} = ring{slot}[0]",
                      f"if o{slot} is None or refs(o{slot}) != {_SOLE_REFS}:",
+                     f"    if o{slot} is not None:",  # it leaves the ring
+                     f"        del bound[id(o{slot})]",
                      f"    o{slot} = empty({v.shape}, d{slot})",
+                     f"    bound[id(o{slot})] = address(fb(o{slot}))",
                      f"ring{slot}[0] = ring{slot}[1]",
                      f"ring{slot}[1] = o{slot}",
-                     f"io[{plan.io[slot]}] = fb(o{slot})"]
+                     f"io[{plan.io[slot]}] = bound[id(o{slot})]"]
             names[slot] = f"o{slot}"
         done_items = 0
         for k, segment in enumerate(plan.segments):
