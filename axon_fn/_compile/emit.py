@@ -25,9 +25,9 @@ def threading_mode(plan, threads, can_hold_blas):
       update and its matrix-vector products are split between the threads;
     * ``"held"``: it calls out (convolutions, pooling: axon_fn's C kernels) or runs products
       on the BLAS, none of more than ``HELD_MAX`` multiply-adds: while it runs, the BLAS keeps
-      to one thread and the C kernels and loops use every thread (a LeNet step took 2.4 ms
-      this way against 3.3-3.8 with the kernels on one thread beside a two-thread BLAS, and
-      6.7 with both on two threads);
+      to one thread and the C kernels and loops use every thread (a LeNet training step took
+      2.5-2.9 ms this way against 3.7-4.8 with the kernels on one thread beside a two-thread
+      BLAS, and 6.7 with both on two threads);
     * ``"shared"``: otherwise, one thread of its own beside the BLAS's threads: two pools of
       threads that spin waiting for work fight over the cores (splitting a 784-512-512-10
       training step's loops beside the BLAS made it 10 % slower).

@@ -146,6 +146,7 @@ def blas_thread_control():
         return None
 
 
+@functools.lru_cache(maxsize=None)
 def _blas():
     """``(library, symbol prefix, symbol suffix, C type of its integers)`` of the BLAS numpy
     loaded (found among the libraries mapped into this process), or None."""
