@@ -572,3 +572,20 @@ def test_programs_calling_out_hold_the_cores_while_they_run(monkeypatch):
         assert next(iter(f.programs.values())).native.plan.threading == mode
         assert seen == [(1, 2) if mode == "held" else outside]
         assert (int(blas_threads()), _native.num_threads()) == outside  # restored
+
+    # held programs overlapping in several threads: the last to finish restores the settings
+    k = normal(144, 64).astype(np.float32)
+    programs = [native(step), native(lambda x, w, k: step(x, w, k) * 2.0)]
+    for f in programs:
+        f(x, w, k)
+
+    def run(f):
+        for _ in range(30):
+            f(x, w, k)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in programs * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (int(blas_threads()), _native.num_threads()) == outside

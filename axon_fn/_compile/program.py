@@ -108,14 +108,13 @@ class NativeProgram:
         args = ", ".join(f"v{s}" for s in plan.inputs)
         held = plan.threading == "held"
         if held:
-            ns["hold"], ns["release"] = self._hold_threads()
+            ns["hold"], ns["release"] = _CORES.hold, _CORES.release
         lines = [f"def program({args}):",
                  "    if not lock.acquire(False):",
                  f"        return replay({args})",
                  "    try:"]
         body = []
         # an input passed again (a donated array coming back) keeps its bound address; a
-        # scattered one (a transposed or Fortran-ordered array) is copied into memory order
         # scattered one (a transposed or Fortran-ordered array) is copied into memory order;
         # one of the program's own output arrays (last call's result passed back) has its
         # address at hand
@@ -173,33 +172,11 @@ class NativeProgram:
                            and slot not in plan.donations else ref)
         body.append(f"return ({''.join(r + ', ' for r in results)})")
         if held:
-            body = ["held = hold()", "try:", *(f"    {line}" for line in body),
-                    "finally:", "    release(held)"]
+            body = ["hold()", "try:", *(f"    {line}" for line in body),
+                    "finally:", "    release()"]
         lines += [f"        {line}" for line in body]
         lines += ["    finally:", "        lock.release()"]
         return "\n".join(lines) + "\n", ns
-
-    def _hold_threads(self):
-        """``hold()`` and ``release(held)`` around a call of a program that holds the cores
-        (emit.threading_mode): the BLAS keeps to one thread and axon_fn's C kernels (its calls
-        out) use the program's threads, then both go back to what they were."""
-        set_address, get_address = toolchain.blas_thread_control()
-        blas_set = self.ffi.cast("void (*)(int)", set_address)
-        blas_get = self.ffi.cast("int (*)(void)", get_address)
-        threads = toolchain.threads()
-        kernel_threads, set_kernel_threads = _native.num_threads, _native.set_num_threads
-
-        def hold():
-            held = blas_get(), kernel_threads()
-            blas_set(1)
-            set_kernel_threads(threads)
-            return held
-
-        def release(held):
-            blas_set(held[0])
-            set_kernel_threads(held[1])
-
-        return hold, release
 
     def _callout(self, index, name, ns):
         item = self.plan.items[index]
@@ -239,6 +216,46 @@ class NativeProgram:
                      f"{self.compile_seconds * 1e3:.0f} ms")
         return "\n".join(lines)
 
+
+class _HeldCores:
+    """The cores as programs that hold them while they run (emit.threading_mode) leave them:
+    the first such program to start sets the BLAS to one thread and axon_fn's C kernels (its
+    calls out) to the programs' threads; the last to finish, in any thread, puts both back."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = None
+
+    def hold(self):
+        with self._lock:
+            if self._running == 0:
+                blas_set, blas_get = _blas_thread_functions()
+                self._saved = blas_get(), _native.num_threads()
+                blas_set(1)
+                _native.set_num_threads(toolchain.threads())
+            self._running += 1
+
+    def release(self):
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                blas_set, _ = _blas_thread_functions()
+                blas_set(self._saved[0])
+                _native.set_num_threads(self._saved[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_thread_functions():
+    """OpenBLAS's ``openblas_set_num_threads`` and ``openblas_get_num_threads``, callable."""
+    from cffi import FFI
+
+    ffi = FFI()
+    set_address, get_address = toolchain.blas_thread_control()
+    return ffi.cast("void (*)(int)", set_address), ffi.cast("int (*)(void)", get_address)
+
+
+_CORES = _HeldCores()
 
 _THREADING = {  # what explain says of each emit.threading_mode
     "free": "threads: {n}, splitting long loops and matrix-vector products",
