@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
 from _common import machine, print_table, time_call, write_json  # noqa: E402
+from kmnist_cnn import cnn  # noqa: E402 - the example's KMNIST CNN, the model measured here
 
 import axon_fn  # noqa: E402
 from axon_fn import _native_quantize  # noqa: E402
@@ -35,16 +37,6 @@ from axon_fn.quantization import parameter_bytes  # noqa: E402
 def mlp():
     x = axon_fn.input("x", shape=(None, 784))
     return (x >> axon_fn.dense(512, activation="relu") >> axon_fn.dense(512, activation="relu")
-            >> axon_fn.dense(10))
-
-
-def cnn():
-    image = axon_fn.input("image", shape=(None, 28, 28, 1))
-    return (image
-            >> axon_fn.conv(32, 3, padding="same", activation="relu") >> axon_fn.max_pool(2)
-            >> axon_fn.conv(64, 3, padding="same", activation="relu") >> axon_fn.max_pool(2)
-            >> axon_fn.flatten()
-            >> axon_fn.dense(128, activation="relu") >> axon_fn.dropout(0.4)
             >> axon_fn.dense(10))
 
 
