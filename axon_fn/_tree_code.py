@@ -42,11 +42,7 @@ def leaf_reader(treedef, signature):
     namespace = {"ndarray": np.ndarray, "guarded": _GUARDED}
     lines = []
     names = itertools.count()
-
-    def constant(value):
-        name = f"k{next(names)}"
-        namespace[name] = value
-        return name
+    constant = _constant_maker(namespace, names)
 
     def visit(node, expr):
         kind = type(node)
@@ -92,12 +88,7 @@ def tree_builder(treedef):
     """
     template = treedef.unflatten(range(treedef.num_leaves))
     namespace = {}
-    names = itertools.count()
-
-    def constant(value):
-        name = f"k{next(names)}"
-        namespace[name] = value
-        return name
+    constant = _constant_maker(namespace, itertools.count())
 
     def expression(node):
         kind = type(node)
@@ -124,6 +115,17 @@ def tree_builder(treedef):
         return None
     exec(compile(source, "<axon_fn.jit tree builder>", "exec"), namespace)
     return namespace["build"]
+
+
+def _constant_maker(namespace, names):
+    """``constant(value)``: a new name in ``namespace`` (drawn from ``names``) bound to
+    ``value``, for generated code to refer to it."""
+    def constant(value):
+        name = f"k{next(names)}"
+        namespace[name] = value
+        return name
+
+    return constant
 
 
 class _Unsupported(Exception):

@@ -108,7 +108,8 @@ class NativeProgram:
         args = ", ".join(f"v{s}" for s in plan.inputs)
         held = plan.threading == "held"
         if held:
-            ns["hold"], ns["release"] = _CORES.hold, _CORES.release
+            ns["hold"] = functools.partial(_CORES.hold, toolchain.threads())
+            ns["release"] = _CORES.release
         lines = [f"def program({args}):",
                  "    if not lock.acquire(False):",
                  f"        return replay({args})",
@@ -227,13 +228,13 @@ class _HeldCores:
         self._running = 0
         self._saved = None
 
-    def hold(self):
+    def hold(self, threads):
         with self._lock:
             if self._running == 0:
                 blas_set, blas_get = _blas_thread_functions()
                 self._saved = blas_get(), _native.num_threads()
                 blas_set(1)
-                _native.set_num_threads(toolchain.threads())
+                _native.set_num_threads(threads)
             self._running += 1
 
     def release(self):
