@@ -15,7 +15,7 @@ import pytest
 
 import axon_fn
 from axon_fn import grad, jit, ops, optim
-from axon_fn._compile import lowering, toolchain
+from axon_fn._compile import emit, lowering, toolchain
 
 try:
     toolchain.compiler()
@@ -463,11 +463,36 @@ def test_long_loops_split_between_threads(monkeypatch):
     np.testing.assert_allclose(got[0], np.tanh(a) * b + 1.0, rtol=1e-13)
     np.testing.assert_allclose(got[1], np.exp(-c) * 2.0, rtol=1e-13)
     np.testing.assert_allclose(got[2], np.sum(a * a), rtol=1e-12)
-    # a program that runs the BLAS keeps to one thread (both spin waiting for work)
+    # a program with a product too big to split keeps to one thread beside the BLAS's
+    # (both spin waiting for work)
     g = native(lambda a, w: ops.tanh(a @ w) * 2.0)
-    w = normal(200, 300)
+    a, w = normal(512, 400), normal(400, 400)
+    assert 512 * 400 * 400 > emit.HELD_MAX
     np.testing.assert_allclose(g(a, w), np.tanh(a @ w) * 2.0, rtol=1e-12)
     assert "axon_team = 1;" in parallel_source(g) and "omp parallel" not in parallel_source(g)
+
+
+@needs_cc
+@pytest.mark.parametrize("m, k, n", [(301, 200, 150), (100, 250, 333)])  # by rows, by columns
+def test_products_split_between_held_threads(monkeypatch, m, k, n):
+    """With the BLAS held to one thread, a product past AXON_SPLIT_MIN is split in blocks
+    of its longer side (sizes no multiple of 16, three threads), transposed operands too."""
+    from axon_fn import _native
+
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "3")
+    if toolchain.blas_thread_control() is None or not _native.available():
+        pytest.skip("needs OpenBLAS's thread control and the C kernels")
+    with open(toolchain.RUNTIME) as header:  # the two figures are one
+        assert f"AXON_SPLIT_MIN ((int64_t)1 << {emit.SPLIT_MIN.bit_length() - 1})" in header.read()
+    assert emit.SPLIT_MIN <= m * k * n <= emit.HELD_MAX
+    a, w = normal(m, k), normal(k, n)
+    f = native(grad(lambda a, w: ops.sum(ops.tanh(a @ w)), argnums=(0, 1)))
+    f(a, w)  # records
+    got_a, got_w = f(a, w)
+    assert next(iter(f.programs.values())).native.plan.threading == "held"
+    g = 1.0 - np.tanh(a @ w) ** 2  # d sum(tanh(z)) / dz
+    np.testing.assert_allclose(got_a, g @ w.T, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_w, a.T @ g, rtol=1e-10, atol=1e-10)
 
 
 @needs_cc
@@ -539,7 +564,6 @@ def test_programs_calling_out_hold_the_cores_while_they_run(monkeypatch):
     to one thread and gives the C kernels every thread while it runs, then restores both; a
     program with a bigger product leaves both as they are (emit.threading_mode)."""
     from axon_fn import _native
-    from axon_fn._compile import emit
 
     monkeypatch.setenv("AXON_FN_NUM_THREADS", "2")
     control = toolchain.blas_thread_control()

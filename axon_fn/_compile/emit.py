@@ -14,7 +14,9 @@ __all__ = ["write_source", "threading_mode"]
 
 PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
-HELD_MAX = 1 << 22  # multiply-adds: a product this big still runs well on one BLAS thread
+HELD_MAX = 1 << 26  # multiply-adds: a product this big runs as fast split between the threads,
+# a block each, one single-thread BLAS call per block (runtime.h, AXON_SPLIT_MIN)
+SPLIT_MIN = 1 << 22  # multiply-adds: runtime.h's AXON_SPLIT_MIN
 
 
 def threading_mode(plan, threads, can_hold_blas):
@@ -25,9 +27,12 @@ def threading_mode(plan, threads, can_hold_blas):
       update and its matrix-vector products are split between the threads;
     * ``"held"``: it calls out (convolutions, pooling: axon_fn's C kernels) or runs products
       on the BLAS, none of more than ``HELD_MAX`` multiply-adds: while it runs, the BLAS keeps
-      to one thread and the C kernels and loops use every thread (a LeNet training step took
-      2.5-2.9 ms this way against 3.7-4.8 with the kernels on one thread beside a two-thread
-      BLAS, and 6.7 with both on two threads);
+      to one thread, and the C kernels, the loops and the products (each of more than
+      runtime.h's ``AXON_SPLIT_MIN`` split in blocks, one BLAS call a thread) use every
+      thread. A LeNet training step took 2.5-2.9 ms this way against 3.7-4.8 with the kernels
+      on one thread beside a two-thread BLAS, and 6.7 with both on two threads; a
+      784-512-512-10 step (batch 128, Adam) 2.6-2.9 ms against 3.3 with its loops on one
+      thread beside the BLAS's two;
     * ``"shared"``: otherwise, one thread of its own beside the BLAS's threads: two pools of
       threads that spin waiting for work fight over the cores (splitting a 784-512-512-10
       training step's loops beside the BLAS made it 10 % slower).

@@ -260,8 +260,8 @@ _CORES = _HeldCores()
 
 _THREADING = {  # what explain says of each emit.threading_mode
     "free": "threads: {n}, splitting long loops and matrix-vector products",
-    "held": "threads: {n}, held while it runs (the BLAS on one, the C kernels and long loops on "
-            "all)",
+    "held": "threads: {n}, held while it runs (the BLAS on one; the C kernels, long loops and "
+            "big products split on all)",
     "shared": "threads: one of its own, beside the BLAS's",
 }
 

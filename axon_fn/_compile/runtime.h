@@ -39,6 +39,9 @@ void axon_set_runtime(void *sgemm, void *dgemm, int threads)
  * and matrix-vector products of at least AXON_GEMV_PAR_MIN multiply-adds too. Below that,
  * waking the threads costs more than it saves. */
 #define AXON_GEMV_PAR_MIN ((int64_t)1 << 16)
+/* Products of at least this many multiply-adds are split between the threads by rows (or
+ * columns) when the BLAS is held to one thread (emit.py's "held"), one BLAS call a share. */
+#define AXON_SPLIT_MIN ((int64_t)1 << 22)
 #define AXON_CHUNKS 4
 #ifdef _OPENMP
 #include <omp.h>
@@ -48,6 +51,13 @@ AXON_INLINE int axon_team_size(void) { return omp_get_num_threads(); }
 AXON_INLINE int axon_thread_num(void) { return 0; }
 AXON_INLINE int axon_team_size(void) { return 1; }
 #endif
+/* Where thread t's share of n rows (or columns) starts when n_threads split them: at a
+ * multiple of 16, so every share but the last fills whole vectors. */
+AXON_INLINE int64_t axon_block(int64_t n, int t, int n_threads)
+{
+    const int64_t at = (n * t / n_threads + 8) / 16 * 16;
+    return t == n_threads ? n : (at < n ? at : n);
+}
 AXON_INLINE int64_t axon_chunk(int64_t n, int64_t align)
 {
     const int64_t parts = AXON_CHUNKS * (int64_t)axon_team;
@@ -277,7 +287,30 @@ AXON_GEMV(double)
             const int64_t ldb = sbn == 1 ? (K > 1 ? sbk : N) : (N > 1 ? sbn : K);              \
             const int64_t ldc = M > 1 ? scm : N;                                               \
             if (lda >= (sak == 1 ? K : M) && ldb >= (sbn == 1 ? N : K) && ldc >= N) {          \
-                BLAS(AXON_ROW_MAJOR, ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc);           \
+                if (axon_team == 1 || M * N * K < AXON_SPLIT_MIN) {                            \
+                    BLAS(AXON_ROW_MAJOR, ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc);       \
+                    return;                                                                    \
+                }                                                                              \
+                /* the BLAS is held to one thread (emit.py's "held"): a block each of the      \
+                 * longer side, so each thread reads only its share of the bigger operand      \
+                 * (by rows when M < N, each read all of a weight that the last training step  \
+                 * wrote: the step took 8 % longer) */                                         \
+                const int by_rows = M >= N;                                                    \
+                const int64_t L = by_rows ? M : N;                                             \
+                _Pragma("omp parallel num_threads(axon_team)")                                 \
+                {                                                                              \
+                    const int t = axon_thread_num(), n_threads = axon_team_size();             \
+                    const int64_t lo = axon_block(L, t, n_threads),                            \
+                                  hi = axon_block(L, t + 1, n_threads);                        \
+                    if (hi > lo) {                                                             \
+                        if (by_rows)                                                           \
+                            BLAS(AXON_ROW_MAJOR, ta, tb, hi - lo, N, K, 1, A + lo * sam, lda,  \
+                                 B, ldb, 0, C + lo * scm, ldc);                                \
+                        else                                                                   \
+                            BLAS(AXON_ROW_MAJOR, ta, tb, M, hi - lo, K, 1, A, lda,             \
+                                 B + lo * sbn, ldb, 0, C + lo, ldc);                           \
+                    }                                                                          \
+                }                                                                              \
                 return;                                                                        \
             }                                                                                  \
         }                                                                                      \
