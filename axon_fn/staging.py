@@ -297,11 +297,9 @@ class Program:
         self._pending = None
         if backend == "python":
             return
-        if not all(aval[3] for aval in recording.avals.values()):
-            self.why_python = "GPU arrays: the CuPy kernels run as recorded"
-            return
-        self._pending = (steps, recording.origins, recording.avals, recording.constants,
-                         inputs, outputs, donated)
+        on_gpu = not all(aval[3] for aval in recording.avals.values())
+        args = (steps, recording.origins, recording.avals, recording.constants, inputs, outputs)
+        self._pending = (on_gpu, args if on_gpu else args + (donated,))  # CuPy: no donation
         self._calls = 0
         after = _compile.compile_after() if backend == "auto" else 0
         if after <= 1:
@@ -316,13 +314,16 @@ class Program:
         return self.run_leaves(*leaves)
 
     def _promote(self):
-        """Compile the program to C and run it from now on (or keep the replay, saying why)."""
+        """Compile the program (to C, or to fused CuPy kernels on GPU arrays) and run it from
+        now on, or keep the replay, saying why."""
         pending, self._pending = self._pending, None
         self.run_leaves = self._replay
         if pending is None:
             return
+        on_gpu, args = pending
+        compile_program = _compile.compile_cupy if on_gpu else _compile.compile_native
         try:
-            self.native = _compile.compile_native(*pending, fallback=self._replay)
+            self.native = compile_program(*args, fallback=self._replay)
         except _compile.Unavailable as why:
             self.why_python = str(why)
             return

@@ -13,8 +13,10 @@ CuPy's rules where they matter for a library:
   data or a host index array, ``"to_host"`` for ``.get()``, ``asnumpy`` and the synchronising
   reads ``item()``, ``tolist()``, ``int()``, ``float()``, ``bool()`` and ``operator.index``.
 
-It runs no kernels of its own, so it checks where values live and which transfers a step makes,
-not CUDA numerics or speed: those need a real device (``tests/test_gpu.py``).
+It runs no kernels of its own but for ``ElementwiseKernel`` (its body compiled as C, run on the
+host), so it checks where values live, which transfers a step makes and what jit's fused kernels
+compute, not CUDA numerics, CUDA's compiler or speed: those need a real device
+(``tests/test_gpu.py``).
 """
 
 from __future__ import annotations
@@ -291,11 +293,70 @@ class _Device:
         pass
 
 
+_C_TYPES = {"float32": "float", "float64": "double", "bool": "unsigned char",
+            "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
+            "int64": "int64_t"}
+
+
+class ElementwiseKernel:
+    """``cupy.ElementwiseKernel`` on the host: its C++ body, compiled as C by the compiler jit's
+    native backend uses, runs once per element of the broadcast of its arguments (inputs
+    first, then outputs, as in CuPy); compiled on the first call, as CuPy compiles."""
+
+    def __init__(self, in_params, out_params, operation, name="kernel", preamble="",
+                 **kwargs):
+        self.ins, self.outs = _params(in_params), _params(out_params)
+        self.operation, self.name, self.preamble = operation, name, preamble
+        self._lib = None
+
+    def _compile(self):
+        from axon_fn._compile import toolchain
+
+        pointers = [f"const {_C_TYPES[t]} *p_{n}" for t, n in self.ins] + [
+            f"{_C_TYPES[t]} *p_{n}" for t, n in self.outs]
+        signature = f"void {self.name}(int64_t size, {', '.join(pointers)})"
+        source = "\n".join([
+            "#include <stdint.h>", self.preamble, signature, "{",
+            "    for (int64_t element = 0; element < size; element++) {",
+            *(f"        const {_C_TYPES[t]} {n} = p_{n}[element];" for t, n in self.ins),
+            *(f"        {_C_TYPES[t]} {n};" for t, n in self.outs),
+            "        {", self.operation, "        }",
+            *(f"        p_{n}[element] = {n};" for t, n in self.outs),
+            "    }", "}"])
+        self._ffi, self._lib = toolchain.build(source, [signature + ";"])[:2]
+
+    def __call__(self, *args):
+        if len(args) != len(self.ins) + len(self.outs):
+            raise TypeError(f"{self.name}: give every input and output array (the simulation "
+                            "allocates none)")
+        if self._lib is None:
+            self._compile()
+        host = [_to_host_args(a, self.name) for a in args]
+        for a, (t, n) in zip(host, self.ins + self.outs):
+            if np.asarray(a).dtype != np.dtype(t):  # stricter than CuPy, to catch our mistakes
+                raise TypeError(f"{self.name}: {n} is {t}, given {np.asarray(a).dtype}")
+        shape = np.broadcast_shapes(*(np.shape(a) for a in host))
+        arrays = [np.ascontiguousarray(np.broadcast_to(a, shape)) for a in host[:len(self.ins)]]
+        results = [np.empty(shape, np.dtype(t)) for t, _ in self.outs]
+        getattr(self._lib, self.name)(int(np.prod(shape)), *(
+            self._ffi.cast(f"{_C_TYPES[a.dtype.name]} *", self._ffi.from_buffer(a))
+            for a in arrays + results))
+        for target, result in zip(host[len(self.ins):], results):
+            target[...] = result
+        return args[len(self.ins):][0] if len(self.outs) == 1 else args[len(self.ins):]
+
+
+def _params(text):
+    """``"float32 x, bool y"`` -> ``[("float32", "x"), ("bool", "y")]``."""
+    return [tuple(p.split()) for p in text.split(",") if p.strip()]
+
+
 cupy = types.ModuleType("cupy", "A numpy-backed simulation of CuPy (tests/simulated_cupy.py).")
 cupy.__version__ = "simulated"
 cupy.ndarray = ndarray
 cupy.asnumpy = asnumpy
 cupy.get_array_module = get_array_module
+cupy.ElementwiseKernel = ElementwiseKernel
 cupy.__getattr__ = _module_getattr
 cuda = types.SimpleNamespace(
     Device=_Device,

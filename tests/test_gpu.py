@@ -287,3 +287,103 @@ def test_a_gpu_trainer_resumes_from_a_checkpoint_on_the_gpu(device, tmp_path):
         assert axon_fn.backend.is_gpu_array(leaf)
     np.testing.assert_allclose([h["loss"] for h in resumed.history],
                                [h["loss"] for h in straight.history], rtol=1e-6)
+
+
+# jit on GPU arrays: each fused loop one ElementwiseKernel ------------------------------------
+
+def _fused_program(f):
+    (program,) = f.programs.values()
+    return program.native
+
+
+def test_jit_runs_a_training_step_as_fused_kernels(device):
+    """An MLP's Adam step under jit: the elementwise chains of forward, backward and update
+    become a few kernels, no value leaves the device, and the steps match numpy's."""
+    x = axon_fn.input("x", shape=(None, 8))
+    model = x >> axon_fn.dense(16, activation="relu") >> axon_fn.dense(4)
+    init_fn, predict_fn = axon_fn.build(model)
+    optimizer = axon_fn.optim.adam(1e-2)
+
+    def step(state, opt_state, x, y):
+        def loss(trainable):
+            pred = predict_fn(state.replace(trainable=trainable), x)
+            return axon_fn.losses.mean_squared_error(y, pred)
+
+        value, grads = axon_fn.value_and_grad(loss)(state.trainable)
+        updates, opt_state = optimizer.update(grads, opt_state, state.trainable)
+        trainable = axon_fn.optim.apply_updates(state.trainable, updates)
+        return state.replace(trainable=trainable), opt_state, value
+
+    rng = np.random.default_rng(0)
+    state = init_fn({"x": np.zeros((5, 8), np.float32)})
+    cpu = (state, optimizer.init(state.trainable), rng.standard_normal((5, 8), np.float32),
+           rng.standard_normal((5, 4), np.float32))
+    gpu = axon_fn.device_put(cpu, "cuda")
+    compiled = axon_fn.jit(step)
+    gpu_state, gpu_opt = compiled(*gpu)[:2]  # records
+    cpu_state, cpu_opt = step(*cpu)[:2]
+    before = _transfers(device)
+    for _ in range(3):
+        gpu_state, gpu_opt, gpu_loss = compiled(gpu_state, gpu_opt, *gpu[2:])
+        cpu_state, cpu_opt, cpu_loss = step(cpu_state, cpu_opt, *cpu[2:])
+    assert _transfers(device) == before
+    program = _fused_program(compiled)
+    assert program is not None and program.failed is None and len(program.kernels) >= 8
+    text = compiled.explain(gpu_state, gpu_opt, *gpu[2:])
+    assert "CuPy kernel: loop over (5, 16): dense bias, dense relu" in text
+    for g, c in zip(optree.tree_leaves(axon_fn.to_numpy((gpu_state, gpu_opt, gpu_loss))),
+                    optree.tree_leaves((cpu_state, cpu_opt, cpu_loss))):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_kernels_broadcast_view_select_cast_and_sum_as_numpy_does(device):
+    ops = axon_fn.ops
+
+    def fn(a, b, m):
+        t = ops.transpose(a)  # a view: the kernel reads a's memory by its strides
+        z = ops.tanh(t * b + 1.5)  # (4, 3) * (3,): broadcast
+        w = ops.where(ops.greater(z, 0.9), z, -ops.sign(z) * ops.exp(-z))
+        return w, ops.astype(w * 10.0, np.int32), ops.sum(w * m, axis=0), ops.sigmoid(w) - m
+
+    rng = np.random.default_rng(1)
+    a, b, m = (rng.standard_normal(s) for s in ((3, 4), (3,), (4, 1)))
+    z = np.tanh(a.T * b + 1.5)
+    w = np.where(z > 0.9, z, -np.sign(z) * np.exp(-z))
+    expected = (w, (w * 10.0).astype(np.int32), np.sum(w * m, axis=0), 1 / (1 + np.exp(-w)) - m)
+    compiled = axon_fn.jit(fn)
+    args = axon_fn.device_put((a, b, m), "cuda")
+    compiled(*args)  # records
+    got = axon_fn.to_numpy(compiled(*args))
+    assert _fused_program(compiled).kernels
+    for g, e in zip(got, expected):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_a_kernel_that_fails_warns_once_and_leaves_the_replay_running(device, monkeypatch):
+    class Unbuildable:  # CUDA's compiler refusing a kernel, say
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, *args):
+            raise RuntimeError("nvrtc: error: simulated")
+
+    monkeypatch.setattr(device, "ElementwiseKernel", Unbuildable)
+    compiled = axon_fn.jit(lambda a: axon_fn.ops.exp(a) * 2.0 + 1.0)
+    a = np.linspace(-1, 1, 6)
+    gpu_a = axon_fn.device_put(a, "cuda")
+    compiled(gpu_a)  # records
+    with pytest.warns(RuntimeWarning, match="fused CuPy kernels failed"):
+        got = compiled(gpu_a)
+    np.testing.assert_allclose(axon_fn.to_numpy(got), np.exp(a) * 2.0 + 1.0, rtol=1e-12)
+    np.testing.assert_allclose(axon_fn.to_numpy(compiled(gpu_a)), np.exp(a) * 2.0 + 1.0)
+    assert "nvrtc: error: simulated" in compiled.explain(gpu_a)
+
+
+def test_a_program_with_nothing_to_fuse_keeps_the_replay(device):
+    compiled = axon_fn.jit(lambda a, b: a @ b)
+    a, b = np.ones((2, 3)), np.ones((3, 4))
+    gpu = axon_fn.device_put((a, b), "cuda")
+    compiled(*gpu)
+    np.testing.assert_allclose(axon_fn.to_numpy(compiled(*gpu)), a @ b)
+    assert "no elementwise step to fuse" in compiled.explain(*gpu)

@@ -11,8 +11,9 @@ def test_the_sdist_carries_what_the_kernel_build_reads():
     manifest = (ROOT / "MANIFEST.in").read_text()
     included = {name for line in manifest.splitlines() if line.startswith("include ")
                 for name in line.split()[1:]}
-    # py.typed, and the header every program compiled by jit's native backend includes
-    needed = {"axon_fn/py.typed", "axon_fn/_compile/runtime.h"} | {
+    # py.typed, and the headers every program compiled by jit's native backend includes
+    needed = {"axon_fn/py.typed"} | {
+        f"axon_fn/_compile/{path.name}" for path in (ROOT / "axon_fn/_compile").glob("*.h")} | {
         f"native/{path.name}" for path in (ROOT / "native").iterdir()
         if path.suffix in (".c", ".h", ".py")}
     assert {"native/build_native.py", "native/axon_kernels.h", "native/axon_kernels.c"} <= needed

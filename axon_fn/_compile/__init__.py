@@ -3,7 +3,8 @@
 ``lowering`` says what each primitive becomes, ``schedule`` groups the steps into fused loops,
 ``memory`` places every value (registers, the arena, the io table), ``emit`` writes the C,
 ``toolchain`` compiles and caches it, ``program`` runs it, and ``runtime.h`` (matrix products,
-helpers) is included by every program. Steps without a lowering run as calls out to their
+helpers) is included by every program. On CuPy arrays, ``cupy_program`` makes each fused loop
+one ``cupy.ElementwiseKernel`` instead. Steps without a lowering run as calls out to their
 Python kernels inside the compiled program, so every program runs; without a C compiler,
 ``jit`` keeps its Python replay and ``backend_info()`` says why.
 
@@ -19,7 +20,7 @@ import os
 from . import toolchain
 from .toolchain import Unavailable, cache_dir, set_cache_dir
 
-__all__ = ["Unavailable", "compile_native", "compile_after", "default_backend", "status",
+__all__ = ["Unavailable", "compile_native", "compile_cupy", "compile_after", "default_backend", "status",
            "cache_dir", "set_cache_dir"]
 
 BACKENDS = ("auto", "native", "python")
@@ -48,6 +49,16 @@ def compile_native(steps, origins, avals, constants, inputs, outputs, donated=()
     from .program import compile_native as build
 
     return build(steps, origins, avals, constants, inputs, outputs, fallback, donated)
+
+
+def compile_cupy(steps, origins, avals, constants, inputs, outputs, *, fallback):
+    """Fused CuPy kernels for a recording made on CuPy arrays (see :mod:`.cupy_program`)."""
+    import importlib
+
+    from .cupy_program import compile_cupy as build
+
+    return build(steps, origins, avals, constants, inputs, outputs, fallback=fallback,
+                 cupy=importlib.import_module("cupy"))
 
 
 def status():

@@ -10,7 +10,7 @@ import math
 from .lowering import CTYPES, literal
 from .schedule import contiguous_strides, describe
 
-__all__ = ["write_source", "threading_mode"]
+__all__ = ["write_source", "threading_mode", "map_statement"]
 
 PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
@@ -203,20 +203,7 @@ class _Emitter:
                     buf = self.accumulators[out.slot]
                     lines.append(f"{buf}[{index_of(('acc', out.slot))}] += ({acc_t}){x};")
                 continue
-            ct = op.attrs["ctype"]
-            cast = op.attrs.get("cast_inputs", True)
-            args = []
-            for s in op.ins:
-                v = values[s]
-                if v.kind == "scalar":
-                    args.append(literal(v.literal, ct if cast else _scalar_ctype(v)))
-                    continue
-                name, rt = reg[s]
-                args.append(name if (rt == ct or not cast) else f"(({ct}){name})")
-            out = values[op.outs[0]]
-            expr = op.attrs["expr"](ct, *args)
-            lines.append(f"const {out.ctype} r{out.slot} = ({out.ctype}){expr};")
-            reg[out.slot] = (f"r{out.slot}", out.ctype)
+            lines.append(map_statement(op, values, reg))
         for s in stores:
             lines.append(f"{self.pointers[self._ptr(s)]}[{index_of(s)}] = r{s};")
         return invariant, lines
@@ -278,6 +265,27 @@ def _multiply_adds(plan, item):
     m = a.shape[-2] if len(a.shape) > 1 else 1
     n = b.shape[-1] if len(b.shape) > 1 else 1
     return m * n * a.shape[-1]
+
+
+def map_statement(op, values, reg, type_name=str):
+    """The C statement computing one ``map`` operation into a new local ``r{slot}``, which
+    it enters in ``reg`` (slot -> (local name, C type) of the values already at hand: loads
+    and earlier operations). ``type_name`` renames the C types (the CUDA kernels' ``long
+    long`` for ``int64_t``)."""
+    ct = type_name(op.attrs["ctype"])
+    cast = op.attrs.get("cast_inputs", True)
+    args = []
+    for s in op.ins:
+        v = values[s]
+        if v.kind == "scalar":
+            args.append(literal(v.literal, ct if cast else type_name(_scalar_ctype(v))))
+            continue
+        name, rt = reg[s]
+        args.append(name if (rt == ct or not cast) else f"(({ct}){name})")
+    out = values[op.outs[0]]
+    out_ct = type_name(out.ctype)
+    reg[out.slot] = (f"r{out.slot}", out_ct)
+    return f"const {out_ct} r{out.slot} = ({out_ct}){op.attrs['expr'](ct, *args)};"
 
 
 def _scalar_ctype(v):

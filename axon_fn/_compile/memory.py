@@ -9,7 +9,7 @@ import os
 
 from .schedule import outs_of
 
-__all__ = ["place", "item_reads"]
+__all__ = ["place", "mark_storage", "item_reads"]
 
 _ALIGN = 64
 # AXON_FN_JIT_DEBUG=1: every intermediate in memory, each in its own place in the arena, for
@@ -19,11 +19,11 @@ DEBUG = os.environ.get("AXON_FN_JIT_DEBUG") == "1"
 
 def place(plan, donated=()):
     """Decide ``plan``'s storage in place (outputs may reuse the ``donated`` input slots)."""
-    _mark_storage(plan)
+    mark_storage(plan)
     _allocate(plan, set(donated))
 
 
-def _mark_storage(plan):
+def mark_storage(plan):
     """Index who reads what, and decide which values live in memory: those read outside the
     loop that makes them or through a view, the sums, the outputs, and what products,
     optimizer steps and call outs read."""

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "scalar.h" /* the helpers elementwise expressions call (sigmoid, sign) */
+
 #define AXON_INLINE static inline __attribute__((always_inline))
 #define AXON_BLAS_MIN ((int64_t)1 << 18)
 
@@ -65,18 +67,6 @@ AXON_INLINE int64_t axon_chunk(int64_t n, int64_t align)
     return chunk > align ? chunk : align;
 }
 
-AXON_INLINE float axon_sigmoid_float(float x)
-{
-    const float e = expf(-fabsf(x));
-    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-AXON_INLINE double axon_sigmoid_double(double x)
-{
-    const double e = exp(-fabs(x));
-    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}
-AXON_INLINE float axon_sign_float(float x) { return x != x ? x : (float)((x > 0) - (x < 0)); }
-AXON_INLINE double axon_sign_double(double x) { return x != x ? x : (double)((x > 0) - (x < 0)); }
 
 /* C[m, n] = sum_k A[m, k] B[k, n] for one matrix of a (batched) product, every operand given by
  * its element strides, for products too small to pay for a BLAS call.

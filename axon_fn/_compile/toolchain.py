@@ -2,7 +2,7 @@
 
 The compiler is the one Python was built with (``CC`` overrides it), the same one the kernels
 module needs at install time. A program's library is cached under a key made of its source,
-the runtime header, the compiler (its resolved path, size and time: an upgrade changes the
+the runtime headers, the compiler (its resolved path, size and time: an upgrade changes the
 key, and loading a cached program never runs the compiler), the flags and the CPU
 (``-march=native`` code runs only where its instructions exist), in ``AXON_FN_CACHE_DIR`` or
 the user cache directory (``~/.cache/axon_fn/jit``); a later process loads it without
@@ -29,6 +29,7 @@ __all__ = ["Unavailable", "build", "cache_dir", "set_cache_dir", "compiler", "co
            "blas_gemm", "blas_thread_control", "threads"]
 
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")
+SCALAR = os.path.join(os.path.dirname(RUNTIME), "scalar.h")  # runtime.h includes it
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
          "-std=gnu11", "-fPIC", "-shared", "-w")
 # what a compiler that refuses a flag gets instead (-fopenmp: the loops then run on one thread)
@@ -186,8 +187,10 @@ def build(source, exports):
     from cffi import FFI
 
     command, identity = compiler()
-    with open(RUNTIME) as f:
-        runtime = f.read()
+    runtime = ""
+    for header in (RUNTIME, SCALAR):
+        with open(header) as f:
+            runtime += f.read()
     key = hashlib.sha256("\0".join([source, runtime, identity, " ".join(FLAGS),
                                     _cpu_signature(), sys.platform]).encode()).hexdigest()[:24]
     directory = cache_dir()
