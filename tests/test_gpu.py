@@ -331,6 +331,7 @@ def test_jit_runs_a_training_step_as_fused_kernels(device):
     assert program is not None and program.failed is None and len(program.kernels) >= 8
     text = compiled.explain(gpu_state, gpu_opt, *gpu[2:])
     assert "CuPy kernel: loop over (5, 16): dense bias, dense relu" in text
+    assert "0x" not in "".join(program.source)  # decimal literals: C++ before 17 has no hex
     for g, c in zip(optree.tree_leaves(axon_fn.to_numpy((gpu_state, gpu_opt, gpu_loss))),
                     optree.tree_leaves((cpu_state, cpu_opt, cpu_loss))):
         np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)

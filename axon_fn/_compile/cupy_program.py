@@ -17,6 +17,7 @@ names for the integer types, and ``scalar.h`` as their preamble.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -168,9 +169,18 @@ def _kernel_parts(plan, item):
                 loads.append(s)
     stores = [s for s in (op.outs[0] for op in maps) if values[s].in_memory or s in summed]
     reg = {s: (f"in{s}", _ctype(values[s].ctype)) for s in loads}
-    body = [map_statement(op, values, reg, _ctype) for op in maps]
+    body = [_decimal_floats(map_statement(op, values, reg, _ctype)) for op in maps]
     body += [f"out{s} = r{s};" for s in stores]
     return loads, stores, body
+
+
+_HEX_FLOAT = re.compile(r"0x[0-9a-f]+(?:\.[0-9a-f]*)?p[+-]?[0-9]+")
+
+
+def _decimal_floats(statement):
+    """``statement`` with the C backend's hexadecimal float literals written in decimal (the
+    shortest that reads back as the same double): C++ has them only from C++17 on."""
+    return _HEX_FLOAT.sub(lambda m: repr(float.fromhex(m.group())), statement)
 
 
 def _in_order(xp, array):
