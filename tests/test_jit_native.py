@@ -463,11 +463,11 @@ def test_long_loops_split_between_threads(monkeypatch):
     np.testing.assert_allclose(got[0], np.tanh(a) * b + 1.0, rtol=1e-13)
     np.testing.assert_allclose(got[1], np.exp(-c) * 2.0, rtol=1e-13)
     np.testing.assert_allclose(got[2], np.sum(a * a), rtol=1e-12)
-    # a program with a product too big to split keeps to one thread beside the BLAS's
-    # (both spin waiting for work)
+    # a program with a product too narrow to split between three threads (blocks under 64
+    # wide) keeps to one thread beside the BLAS's (both spin waiting for work)
     g = native(lambda a, w: ops.tanh(a @ w) * 2.0)
-    a, w = normal(512, 400), normal(400, 400)
-    assert 512 * 400 * 400 > emit.HELD_MAX
+    a, w = normal(190, 190), normal(190, 190)
+    assert 190**3 >= emit.SPLIT_MIN and 190 < 3 * emit.SPLIT_WIDTH
     np.testing.assert_allclose(g(a, w), np.tanh(a @ w) * 2.0, rtol=1e-12)
     assert "axon_team = 1;" in parallel_source(g) and "omp parallel" not in parallel_source(g)
 
@@ -484,7 +484,7 @@ def test_products_split_between_held_threads(monkeypatch, m, k, n):
         pytest.skip("needs OpenBLAS's thread control and the C kernels")
     with open(toolchain.RUNTIME) as header:  # the two figures are one
         assert f"AXON_SPLIT_MIN ((int64_t)1 << {emit.SPLIT_MIN.bit_length() - 1})" in header.read()
-    assert emit.SPLIT_MIN <= m * k * n <= emit.HELD_MAX
+    assert m * k * n >= emit.SPLIT_MIN and min(max(m, n), max(k, n), max(m, k)) >= 3 * 64
     a, w = normal(m, k), normal(k, n)
     f = native(grad(lambda a, w: ops.sum(ops.tanh(a @ w)), argnums=(0, 1)))
     f(a, w)  # records
@@ -585,7 +585,11 @@ def test_programs_calling_out_hold_the_cores_while_they_run(monkeypatch):
 
     x, w = normal(8, 8, 8, 3).astype(np.float32), normal(3, 3, 3, 4).astype(np.float32)
     outside = (int(blas_threads()), _native.num_threads())
-    for rows, mode in ((64, "held"), (emit.HELD_MAX // (8 * 144) + 64, "shared")):
+    # the second product is big enough to split; no split serves it when each thread's block
+    # must be wider than any product is
+    for rows, width, mode in ((64, emit.SPLIT_WIDTH, "held"),
+                              (emit.SPLIT_MIN // (8 * 144) + 64, 10**9, "shared")):
+        monkeypatch.setattr(emit, "SPLIT_WIDTH", width)
         k = normal(144, rows).astype(np.float32)
         f = native(step)
         f(x, w, k)  # records (the probe runs eagerly)

@@ -14,9 +14,8 @@ __all__ = ["write_source", "threading_mode", "map_statement"]
 
 PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
-HELD_MAX = 1 << 26  # multiply-adds: a product this big runs as fast split between the threads,
-# a block each, one single-thread BLAS call per block (runtime.h, AXON_SPLIT_MIN)
-SPLIT_MIN = 1 << 22  # multiply-adds: runtime.h's AXON_SPLIT_MIN
+SPLIT_MIN = 1 << 22  # multiply-adds: runtime.h's AXON_SPLIT_MIN (smaller: one thread, unsplit)
+SPLIT_WIDTH = 64  # a product split between t threads has a longer side of at least 64 * t
 
 
 def threading_mode(plan, threads, can_hold_blas):
@@ -26,13 +25,16 @@ def threading_mode(plan, threads, can_hold_blas):
     * ``"free"``: it never runs the BLAS nor calls out to Python, so its long loops, Adam's
       update and its matrix-vector products are split between the threads;
     * ``"held"``: it calls out (convolutions, pooling: axon_fn's C kernels) or runs products
-      on the BLAS, none of more than ``HELD_MAX`` multiply-adds: while it runs, the BLAS keeps
-      to one thread, and the C kernels, the loops and the products (each of more than
-      runtime.h's ``AXON_SPLIT_MIN`` split in blocks, one BLAS call a thread) use every
-      thread. A LeNet training step took 2.5-2.9 ms this way against 3.7-4.8 with the kernels
-      on one thread beside a two-thread BLAS, and 6.7 with both on two threads; a
-      784-512-512-10 step (batch 128, Adam) 2.6-2.9 ms against 3.3 with its loops on one
-      thread beside the BLAS's two;
+      on the BLAS, each small (under ``SPLIT_MIN`` multiply-adds) or with a longer side of at
+      least ``SPLIT_WIDTH`` per thread: while it runs, the BLAS keeps to one thread, and the
+      C kernels, the loops and the products use every thread, a big product split in blocks
+      of its longer side, one single-thread BLAS call each (runtime.h). Every thread packs
+      the whole of the other operand, so blocks at least 64 wide keep that repeated work
+      under 1/64 of the product's. A LeNet training step took 2.5-2.9 ms this way against
+      3.7-4.8 with the kernels on one thread beside a two-thread BLAS, and 6.7 with both on
+      two threads; a 784-512-512-10 step (batch 128, Adam) 2.6-2.9 ms against 3.3 with its
+      loops on one thread beside the BLAS's two; its inference at batch 1024 and 4096 was
+      5-6 % faster;
     * ``"shared"``: otherwise, one thread of its own beside the BLAS's threads: two pools of
       threads that spin waiting for work fight over the cores (splitting a 784-512-512-10
       training step's loops beside the BLAS made it 10 % slower).
@@ -42,7 +44,9 @@ def threading_mode(plan, threads, can_hold_blas):
         return "shared"
     if not products and not any(item.kind == "callout" for item in plan.items):
         return "free"
-    if can_hold_blas and all(_multiply_adds(plan, item) <= HELD_MAX for item in products):
+    if can_hold_blas and all(_multiply_adds(plan, item) < SPLIT_MIN
+                             or _longer_side(plan, item) >= SPLIT_WIDTH * threads
+                             for item in products):
         return "held"
     return "shared"
 
@@ -261,10 +265,18 @@ def _calls_blas(plan, item):
 
 def _multiply_adds(plan, item):
     """Multiply-adds of one matrix of a (batched) product."""
+    m, n = _sides(plan, item)
+    return m * n * plan.values[item.ops[0].ins[0]].shape[-1]
+
+
+def _longer_side(plan, item):
+    """The longer of the result's two sides (rows, columns): what a split divides."""
+    return max(_sides(plan, item))
+
+
+def _sides(plan, item):
     a, b = (plan.values[s] for s in item.ops[0].ins)
-    m = a.shape[-2] if len(a.shape) > 1 else 1
-    n = b.shape[-1] if len(b.shape) > 1 else 1
-    return m * n * a.shape[-1]
+    return (a.shape[-2] if len(a.shape) > 1 else 1), (b.shape[-1] if len(b.shape) > 1 else 1)
 
 
 def map_statement(op, values, reg, type_name=str):

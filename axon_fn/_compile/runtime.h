@@ -42,7 +42,8 @@ void axon_set_runtime(void *sgemm, void *dgemm, int threads)
  * waking the threads costs more than it saves. */
 #define AXON_GEMV_PAR_MIN ((int64_t)1 << 16)
 /* Products of at least this many multiply-adds are split between the threads by rows (or
- * columns) when the BLAS is held to one thread (emit.py's "held"), one BLAS call a share. */
+ * columns) when the BLAS is held to one thread (emit.py's "held", which makes sure that each
+ * share is at least 64 wide), one BLAS call a share. */
 #define AXON_SPLIT_MIN ((int64_t)1 << 22)
 #define AXON_CHUNKS 4
 #ifdef _OPENMP
