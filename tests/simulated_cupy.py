@@ -346,6 +346,16 @@ class ElementwiseKernel:
         return args[len(self.ins):][0] if len(self.outs) == 1 else args[len(self.ins):]
 
 
+def _compiler_found():
+    from axon_fn._compile import toolchain
+
+    try:
+        toolchain.compiler()
+    except toolchain.Unavailable:
+        return False
+    return True
+
+
 def _params(text):
     """``"float32 x, bool y"`` -> ``[("float32", "x"), ("bool", "y")]``."""
     return [tuple(p.split()) for p in text.split(",") if p.strip()]
@@ -356,7 +366,8 @@ cupy.__version__ = "simulated"
 cupy.ndarray = ndarray
 cupy.asnumpy = asnumpy
 cupy.get_array_module = get_array_module
-cupy.ElementwiseKernel = ElementwiseKernel
+if _compiler_found():  # else jit keeps CuPy programs on their replay, as for a CuPy without it
+    cupy.ElementwiseKernel = ElementwiseKernel
 cupy.__getattr__ = _module_getattr
 cuda = types.SimpleNamespace(
     Device=_Device,

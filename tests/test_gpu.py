@@ -296,6 +296,16 @@ def _fused_program(f):
     return program.native
 
 
+needs_kernels = pytest.mark.usefixtures("kernels")
+
+
+@pytest.fixture
+def kernels(device):
+    if not hasattr(device, "ElementwiseKernel"):
+        pytest.skip("the simulation runs ElementwiseKernel through a C compiler: none found")
+
+
+@needs_kernels
 def test_jit_runs_a_training_step_as_fused_kernels(device):
     """An MLP's Adam step under jit: the elementwise chains of forward, backward and update
     become a few kernels, no value leaves the device, and the steps match numpy's."""
@@ -337,6 +347,7 @@ def test_jit_runs_a_training_step_as_fused_kernels(device):
         np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
 
 
+@needs_kernels
 def test_fused_kernels_broadcast_view_select_cast_and_sum_as_numpy_does(device):
     ops = axon_fn.ops
 
@@ -361,6 +372,7 @@ def test_fused_kernels_broadcast_view_select_cast_and_sum_as_numpy_does(device):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+@needs_kernels
 def test_a_kernel_that_fails_warns_once_and_leaves_the_replay_running(device, monkeypatch):
     class Unbuildable:  # CUDA's compiler refusing a kernel, say
         def __init__(self, *args, **kwargs):
@@ -381,6 +393,7 @@ def test_a_kernel_that_fails_warns_once_and_leaves_the_replay_running(device, mo
     assert "nvrtc: error: simulated" in compiled.explain(gpu_a)
 
 
+@needs_kernels
 def test_a_program_with_nothing_to_fuse_keeps_the_replay(device):
     compiled = axon_fn.jit(lambda a, b: a @ b)
     a, b = np.ones((2, 3)), np.ones((3, 4))

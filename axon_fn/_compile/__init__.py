@@ -20,8 +20,8 @@ import os
 from . import toolchain
 from .toolchain import Unavailable, cache_dir, set_cache_dir
 
-__all__ = ["Unavailable", "compile_native", "compile_cupy", "compile_after", "default_backend", "status",
-           "cache_dir", "set_cache_dir"]
+__all__ = ["Unavailable", "compile_native", "compile_cupy", "compile_after", "default_backend",
+           "status", "cache_dir", "set_cache_dir"]
 
 BACKENDS = ("auto", "native", "python")
 

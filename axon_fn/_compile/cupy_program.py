@@ -39,6 +39,8 @@ def compile_cupy(steps, origins, avals, constants, inputs, outputs, *, fallback,
     """A :class:`CupyProgram` for the live ``steps`` of a recording made on CuPy arrays
     (``cupy``: the module); ``fallback(*leaves)`` is the replay. Raises
     :class:`~.toolchain.Unavailable` when no step fuses."""
+    if not hasattr(cupy, "ElementwiseKernel"):
+        raise Unavailable("this CuPy has no ElementwiseKernel")
     plan = schedule(steps, origins, avals, constants, inputs, outputs)
     mark_storage(plan)
     if not any(item.kind == "loop" and any(op.kind == "map" for op in item.ops)
