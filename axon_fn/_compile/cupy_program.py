@@ -86,7 +86,8 @@ class CupyProgram:
             return self.fallback(*leaves)
         try:
             return self._run(leaves)
-        except Exception as exc:  # noqa: BLE001 - any failure of ours must not stop the step
+        except _KernelFailed as failure:
+            exc = failure.__cause__
             self.failed = f"{type(exc).__name__}: {exc}"
             warnings.warn(f"axon_fn.jit: the fused CuPy kernels failed ({self.failed}); this "
                           "program runs its recorded kernels instead", RuntimeWarning,
@@ -102,7 +103,10 @@ class CupyProgram:
             if index in self.kernels:
                 kernel, loads, stores = self.kernels[index]
                 outs = [xp.empty(plan.values[s].shape, plan.values[s].dtype) for s in stores]
-                kernel(*(self._get(env, s) for s in loads), *outs)
+                try:
+                    kernel(*(self._get(env, s) for s in loads), *outs)
+                except Exception as exc:  # noqa: BLE001 - CuPy's compiler, or a launch
+                    raise _KernelFailed from exc
                 env.update(zip(stores, outs))
             if item.kind == "loop":
                 for op in item.ops:
@@ -155,6 +159,10 @@ class CupyProgram:
         if self.failed:
             lines.append(f"the kernels failed ({self.failed}): the replay runs")
         return "\n".join(lines)
+
+
+class _KernelFailed(Exception):
+    """A fused kernel could not be built or launched (its cause says why)."""
 
 
 def _kernel_parts(plan, item):
