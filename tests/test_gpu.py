@@ -351,19 +351,22 @@ def test_jit_runs_a_training_step_as_fused_kernels(device):
 def test_fused_kernels_broadcast_view_select_cast_and_sum_as_numpy_does(device):
     ops = axon_fn.ops
 
-    def fn(a, b, m):
+    def fn(a, b, m, s):
         t = ops.transpose(a)  # a view: the kernel reads a's memory by its strides
         z = ops.tanh(t * b + 1.5)  # (4, 3) * (3,): broadcast
         w = ops.where(ops.greater(z, 0.9), z, -ops.sign(z) * ops.exp(-z))
-        return w, ops.astype(w * 10.0, np.int32), ops.sum(w * m, axis=0), ops.sigmoid(w) - m
+        return (w, ops.astype(w * 10.0, np.int32), ops.sum(w * m, axis=0),
+                ops.sigmoid(w) - m, ops.sum(ops.exp(s)))  # the last sums over no axis
 
     rng = np.random.default_rng(1)
     a, b, m = (rng.standard_normal(s) for s in ((3, 4), (3,), (4, 1)))
+    s = np.array(0.25)
     z = np.tanh(a.T * b + 1.5)
     w = np.where(z > 0.9, z, -np.sign(z) * np.exp(-z))
-    expected = (w, (w * 10.0).astype(np.int32), np.sum(w * m, axis=0), 1 / (1 + np.exp(-w)) - m)
+    expected = (w, (w * 10.0).astype(np.int32), np.sum(w * m, axis=0), 1 / (1 + np.exp(-w)) - m,
+                np.exp(s))
     compiled = axon_fn.jit(fn)
-    args = axon_fn.device_put((a, b, m), "cuda")
+    args = axon_fn.device_put((a, b, m, s), "cuda")
     compiled(*args)  # records
     got = axon_fn.to_numpy(compiled(*args))
     assert _fused_program(compiled).kernels

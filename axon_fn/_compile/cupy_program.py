@@ -143,7 +143,10 @@ class CupyProgram:
 
     def _sum(self, env, op):
         out = self.plan.values[op.outs[0]]
-        total = self.xp.sum(self._get(env, op.ins[0]), axis=op.attrs["axes"],
+        x = self._get(env, op.ins[0])
+        if not op.attrs["axes"]:  # a gradient already of its parameter's shape: a copy
+            return x.astype(out.dtype).reshape(out.shape)
+        total = self.xp.sum(x, axis=op.attrs["axes"],
                             dtype=np.float64 if out.dtype.kind == "f" else np.int64)
         return total.astype(out.dtype).reshape(out.shape)
 
