@@ -68,7 +68,6 @@ AXON_INLINE int64_t axon_chunk(int64_t n, int64_t align)
     return chunk > align ? chunk : align;
 }
 
-
 /* C[m, n] = sum_k A[m, k] B[k, n] for one matrix of a (batched) product, every operand given by
  * its element strides, for products too small to pay for a BLAS call.
  *
