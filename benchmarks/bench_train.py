@@ -209,6 +209,9 @@ def jit_compile_info(compiled, again=None):
     native = program.native
     if native is None:
         return {"native": False, "why_python": program.why_python}
+    if not hasattr(native, "compile_seconds"):  # fused CuPy kernels: CuPy compiles them itself
+        return {"native": False, "note": f"{len(native.kernels)} fused CuPy kernels, compiled "
+                "by CuPy on the first call", "explain": program.explain()}
     info = {"native": True, "compile_seconds": native.compile_seconds, "cached": native.cached,
             "explain": program.explain()}
     if again is not None:
@@ -805,7 +808,8 @@ def compile_rows(results, workloads):
                     continue
                 head = [name, r["variant"], round_index + 1]
                 if not c["native"]:
-                    rows.append([*head, "-", "-", "-", f"Python replay ({c['why_python']})"])
+                    rows.append([*head, "-", "-", "-",
+                                 c.get("note") or f"Python replay ({c['why_python']})"])
                     continue
                 note = ("the second jit compiled again: not found in the cache"
                         if c.get("cached_load_cached") is False else "")
