@@ -34,7 +34,7 @@ def threading_mode(plan, threads, can_hold_blas):
       3.7-4.8 with the kernels on one thread beside a two-thread BLAS, and 6.7 with both on
       two threads; a 784-512-512-10 step (batch 128, Adam) 2.6-2.9 ms against 3.3 with its
       loops on one thread beside the BLAS's two; its inference at batch 1024 and 4096 was
-      5-6 % faster;
+      2-6 % faster;
     * ``"shared"``: otherwise, one thread of its own beside the BLAS's threads: two pools of
       threads that spin waiting for work fight over the cores (splitting a 784-512-512-10
       training step's loops beside the BLAS made it 10 % slower).
