@@ -473,6 +473,36 @@ def test_long_loops_split_between_threads(monkeypatch):
 
 
 @needs_cc
+def test_sums_over_the_outer_axis_split_between_threads_in_a_fixed_order(monkeypatch):
+    """A bias gradient's sum over the batch (and a full sum) in a long loop: each of three
+    threads sums its block of rows, and the partial sums are added in thread order, so the
+    result is numpy's (within rounding) and the same every call."""
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "3")
+    g, ans = normal(301, 200), normal(301, 200)
+    counts = rng.integers(-5, 5, size=(301, 200)).astype(np.int32)
+
+    def step(g, ans, counts):
+        masked = ops.where(ans > 0, g, 0.0)
+        return (masked, ops.sum(masked, axis=0), ops.sum(g * ans), ops.sum(counts, axis=0),
+                ops.sum(ans > 0, axis=0))
+
+    f = native(step)
+    f(g, ans, counts)  # records
+    got = f(g, ans, counts)
+    source = parallel_source(f)
+    assert "part" in source and "#pragma omp barrier" in source
+    masked = np.where(ans > 0, g, 0.0)
+    np.testing.assert_allclose(got[1], masked.sum(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[2], np.sum(g * ans), rtol=1e-12)
+    np.testing.assert_array_equal(got[3], counts.sum(axis=0))
+    np.testing.assert_array_equal(got[4], (ans > 0).sum(axis=0))
+    for _ in range(5):  # the threads finish in any order; the sums are added in one
+        again = f(g, ans, counts)
+        for a, b in zip(again, got):
+            np.testing.assert_array_equal(a, b)
+
+
+@needs_cc
 @pytest.mark.parametrize("m, k, n", [(301, 200, 150), (100, 250, 333)])  # by rows, by columns
 def test_products_split_between_held_threads(monkeypatch, m, k, n):
     """With the BLAS held to one thread, a product past AXON_SPLIT_MIN is split in blocks

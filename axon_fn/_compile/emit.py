@@ -16,6 +16,7 @@ PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
 SPLIT_MIN = 1 << 22  # multiply-adds: runtime.h's AXON_SPLIT_MIN (smaller: one thread, unsplit)
 SPLIT_WIDTH = 64  # a product split between t threads has a longer side of at least 64 * t
+SUM_PARTS_MAX = 4096  # elements: each thread keeps partial sums this long on its stack (32 KB)
 
 
 def threading_mode(plan, threads, can_hold_blas):
@@ -142,10 +143,11 @@ class _Emitter:
         pre, post = [], []
         for op in sums:
             out = values[op.outs[0]]
-            acc_t = "double" if out.dtype.kind == "f" else "int64_t"
+            acc_t = _accumulator_type(out)
             if not out.shape:
                 pre.append(f"    {acc_t} acc{out.slot} = 0;")
                 post.append(f"    {self._ptr(out.slot)}[0] = ({out.ctype})acc{out.slot};")
+                self.accumulators[out.slot] = f"acc{out.slot}"
             else:
                 buf = f"(({acc_t} *)(arena + {plan.scratch[out.slot]}))"
                 pre.append(f"    memset({buf}, 0, {out.size * 8});")
@@ -163,13 +165,54 @@ class _Emitter:
                 pointers.append(f"{const}{values[s].ctype} *restrict {self.pointers[expr]} = "
                                 f"{expr};")
         self.lines.extend(pre)
-        if size:
+        if size and sums and self.threaded and size >= PAR_MIN and dims[0] > 1 and all(
+                strides[("acc", op.outs[0])][0] == 0 and values[op.outs[0]].size <= SUM_PARTS_MAX
+                for op in sums):
+            self._split_sums(item, loads, stores, sums, dims, strides, pointers)
+        elif size:
             invariant, body = self._loop_body(item, loads, stores, sums, dims, strides)
-            # a loop with a sum accumulates in one order on one thread
+            # a loop with a sum of another kind accumulates in one order on one thread
             self.lines.extend(_nest(dims, body, parallel=self.threaded and not sums
                                     and size >= PAR_MIN, setup=pointers + invariant))
         self.lines.extend(post)
         self.lines.append("    }")
+
+    def _split_sums(self, item, loads, stores, sums, dims, strides, pointers):
+        """A loop whose sums reduce its outer axis (a bias gradient: the sum over the batch),
+        split between the threads by blocks of that axis: each thread sums its block into
+        partial sums of its own (on its stack), then the threads add their partials to the
+        total one after the other, in thread order, so that a given number of threads always
+        gives the same result. One thread gives the serial loop's result exactly."""
+        values, finals = self.plan.values, {}
+        partials = []
+        for op in sums:
+            out = values[op.outs[0]]
+            finals[out.slot] = self.accumulators[out.slot]
+            self.accumulators[out.slot] = f"part{out.slot}"
+            acc_t = _accumulator_type(out)
+            partials.append(f"{acc_t} part{out.slot}" + (f"[{out.size}] = {{0}};" if out.shape
+                                                          else " = 0;"))
+        invariant, body = self._loop_body(item, loads, stores, sums, dims, strides)
+        adds = []
+        for op in sums:
+            slot = op.outs[0]
+            adds.append(f"for (int64_t j = 0; j < {values[slot].size}; j++) "
+                        f"{finals[slot]}[j] += part{slot}[j];" if values[slot].shape
+                        else f"{finals[slot]} += part{slot};")
+        lines = ["#pragma omp parallel num_threads(axon_team) if (axon_team > 1)", "{",
+                 "    const int t = axon_thread_num(), n_threads = axon_team_size();",
+                 f"    const int64_t lo = {dims[0]} * t / n_threads, "
+                 f"hi = {dims[0]} * (t + 1) / n_threads;",
+                 *(f"    {line}" for line in partials),
+                 *_nest(dims, body, setup=pointers + invariant, outer=("lo", "hi")),
+                 "    for (int u = 0; u < n_threads; u++) {",
+                 "        #pragma omp barrier",
+                 "        if (u == t) {",
+                 *(f"            {line}" for line in adds),
+                 "        }",
+                 "    }",
+                 "}"]
+        self.lines.extend(f"    {line}" for line in lines)
 
     def _sum_strides(self, op, shape):
         """The accumulator's strides over the loop: 0 along the summed axes."""
@@ -200,12 +243,11 @@ class _Emitter:
             if op.kind == "sum":
                 x, ct = reg[op.ins[0]]
                 out = values[op.outs[0]]
-                acc_t = "double" if out.dtype.kind == "f" else "int64_t"
-                if not out.shape:
-                    lines.append(f"acc{out.slot} += ({acc_t}){x};")
-                else:
-                    buf = self.accumulators[out.slot]
-                    lines.append(f"{buf}[{index_of(('acc', out.slot))}] += ({acc_t}){x};")
+                acc_t = _accumulator_type(out)
+                target = self.accumulators[out.slot]
+                if out.shape:
+                    target = f"{target}[{index_of(('acc', out.slot))}]"
+                lines.append(f"{target} += ({acc_t}){x};")
                 continue
             lines.append(map_statement(op, values, reg))
         for s in stores:
@@ -309,7 +351,12 @@ def _offset(strides):
     return "(" + (" + ".join(terms) or "0") + ")"
 
 
-def _nest(dims, body, var="i", parallel=False, setup=()):
+def _accumulator_type(out):
+    """What a sum accumulates in: double for floats, int64 for integers and booleans."""
+    return "double" if out.dtype.kind == "f" else "int64_t"
+
+
+def _nest(dims, body, var="i", parallel=False, setup=(), outer=None):
     """``body`` inside one for loop per dimension (variables ``i0``, ``i1``...; ``b0``... for
     the batch loops of products), after the declarations ``setup``. ``parallel``: the outermost
     loop runs in chunks shared between the threads (a one-dimensional loop in chunks of whole
@@ -319,7 +366,8 @@ def _nest(dims, body, var="i", parallel=False, setup=()):
     The innermost loop is marked ``ivdep``: GCC honours ``restrict`` on local pointers only in
     part, and past ten pairs of pointers to check at run time it gave up vectorizing (a loop
     of Adam and ``apply_updates``: 7 arrays). The plan makes the promise true: no iteration
-    reads memory another writes (memory.py)."""
+    reads memory another writes (memory.py). ``outer``: the outermost loop's bounds instead of
+    0 and its size (C expressions: one thread's block)."""
     lines, indent = [], "    "
     if parallel and dims[0] > 1:
         align = 16 if len(dims) == 1 else 1
@@ -339,7 +387,8 @@ def _nest(dims, body, var="i", parallel=False, setup=()):
     for d in range(first, len(dims)):
         if d == len(dims) - 1:
             lines.append(f"{indent}#pragma GCC ivdep")
-        lines.append(f"{indent}for (int64_t {var}{d} = 0; {var}{d} < {dims[d]}; {var}{d}++) {{")
+        start, end = outer if (d == 0 and outer) else (0, dims[d])
+        lines.append(f"{indent}for (int64_t {var}{d} = {start}; {var}{d} < {end}; {var}{d}++) {{")
         indent += "    "
     lines.extend(indent + line for line in body)
     for d in reversed(range(len(dims) + first)):
