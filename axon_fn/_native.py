@@ -53,11 +53,9 @@ def configure_openmp():
         os.environ["GOMP_SPINCOUNT"] = "10000"  # GNU OpenMP: this many pauses, then sleep
 
 
-def _default_threads():
-    """``AXON_FN_NUM_THREADS`` when set; else one thread on a machine of two cores or fewer,
-    where numpy's BLAS threads already hold both cores between calls: an OpenMP team sharing
-    them made a LeNet training step 25 % slower (6.0 against 4.6 ms, measured on 2 cores);
-    else OpenMP's own default (``OMP_NUM_THREADS`` or every core)."""
+def requested_threads():
+    """The thread count ``AXON_FN_NUM_THREADS`` asks for (at least 1), or None when it is
+    unset (or not a number, which is warned of)."""
     value = os.environ.get("AXON_FN_NUM_THREADS", "").strip()
     if value:
         try:
@@ -65,6 +63,17 @@ def _default_threads():
         except ValueError:
             warnings.warn(f"axon_fn: AXON_FN_NUM_THREADS={value!r} is not a number; ignored",
                           RuntimeWarning, stacklevel=4)
+    return None
+
+
+def _default_threads():
+    """``AXON_FN_NUM_THREADS`` when set; else one thread on a machine of two cores or fewer,
+    where numpy's BLAS threads already hold both cores between calls: an OpenMP team sharing
+    them made a LeNet training step 25 % slower (6.0 against 4.6 ms, measured on 2 cores);
+    else OpenMP's own default (``OMP_NUM_THREADS`` or every core)."""
+    requested = requested_threads()
+    if requested is not None:
+        return requested
     return 1 if (os.cpu_count() or 1) <= 2 else None
 
 

@@ -16,7 +16,6 @@ names for the integer types, and ``scalar.h`` as their preamble.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 
@@ -25,11 +24,10 @@ import numpy as np
 from .emit import map_statement
 from .memory import item_reads, mark_storage
 from .schedule import describe, schedule
-from .toolchain import Unavailable
+from .toolchain import SCALAR, Unavailable, header_text
 
 __all__ = ["CupyProgram", "compile_cupy"]
 
-_PREAMBLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scalar.h")
 _CUDA_TYPES = {"int8_t": "signed char", "uint8_t": "unsigned char", "int16_t": "short",
                "int32_t": "int", "int64_t": "long long"}
 _INT32_MAX = 2**31 - 1
@@ -56,8 +54,7 @@ class CupyProgram:
     def __init__(self, plan, constants, cupy, fallback):
         self.plan, self.xp, self.fallback = plan, cupy, fallback
         self.failed = None  # why the kernels could not run (the replay runs instead)
-        with open(_PREAMBLE_PATH) as f:
-            preamble = f.read()
+        preamble = header_text(SCALAR)
         values = plan.values
         self.constants = {}
         for slot, v in values.items():

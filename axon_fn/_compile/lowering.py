@@ -237,13 +237,19 @@ def _increment(name, params, ins, outs, avals, scalars):
     return Op("increment", tuple(ins), tuple(outs), {})
 
 
+def _bias_correction(decay, count):
+    """Adam's bias correction ``1 - decay ** count``, in double, of the C expression
+    ``count``."""
+    return f"(1.0 - pow({float(decay).hex()}, (double){count}))"
+
+
 def _correction(name, params, ins, outs, avals, scalars):
-    """Adam's bias correction ``1 - decay ** count`` (the unfused update's)."""
+    """Adam's bias correction (the unfused update's)."""
     if set(params) != {"decay", "dtype"} or avals.get(ins[0], ((), None))[0] != ():
         return None
-    decay = float(params["decay"]).hex()
+    decay = params["decay"]
     return Op("map", tuple(ins), tuple(outs), {
-        "expr": lambda ct, c: f"(1.0 - pow({decay}, (double){c}))",
+        "expr": lambda ct, c: _bias_correction(decay, c),
         "ctype": CTYPES[avals[outs[0]][1]], "cast_inputs": False})
 
 
@@ -274,7 +280,7 @@ def _adam(name, params, ins, outs, avals, scalars):
     sqrt = "sqrtf" if ct == "float" else "sqrt"
 
     def correction(decay, c):  # loop-invariant: the compiler computes it once
-        return f"(({ct})(1.0 - pow({decay.hex()}, (double){c})))"
+        return f"(({ct}){_bias_correction(decay, c)})"
 
     def update(ct_, m, v, c):
         return (f"(({m} / {correction(b1, c)}) / ({sqrt}({v} / {correction(b2, c)} + "

@@ -26,7 +26,7 @@ import tempfile
 import threading
 
 __all__ = ["Unavailable", "build", "cache_dir", "set_cache_dir", "compiler", "compiler_info",
-           "blas_gemm", "blas_thread_control", "threads"]
+           "blas_gemm", "blas_thread_control", "threads", "header_text"]
 
 RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")
 SCALAR = os.path.join(os.path.dirname(RUNTIME), "scalar.h")  # runtime.h includes it
@@ -110,9 +110,11 @@ def _cpu_signature():
 def threads():
     """How many threads a compiled program's big loops and matrix-vector products use:
     ``AXON_FN_NUM_THREADS`` when set, else the cores this process may run on."""
-    value = os.environ.get("AXON_FN_NUM_THREADS", "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
+    from .. import _native
+
+    requested = _native.requested_threads()
+    if requested is not None:
+        return requested
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -175,6 +177,13 @@ def _blas():
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def header_text(path):
+    """The text of one of the package's C headers (read once a process)."""
+    with open(path) as f:
+        return f.read()
+
+
 def _address(lib, name):
     return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
 
@@ -187,10 +196,7 @@ def build(source, exports):
     from cffi import FFI
 
     command, identity = compiler()
-    runtime = ""
-    for header in (RUNTIME, SCALAR):
-        with open(header) as f:
-            runtime += f.read()
+    runtime = header_text(RUNTIME) + header_text(SCALAR)
     key = hashlib.sha256("\0".join([source, runtime, identity, " ".join(FLAGS),
                                     _cpu_signature(), sys.platform]).encode()).hexdigest()[:24]
     directory = cache_dir()
