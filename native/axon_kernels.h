@@ -5,7 +5,8 @@
  * output and check every shape, so the kernels do no validation. The conv and pool kernels return
  * 0, or -1 when a small scratch allocation failed (the wrapper then takes the numpy path).
  * Matrix products stay on numpy's BLAS: the convolution kernels only build (im2col) and scatter
- * back (col2im) column buffers.
+ * back (col2im) column buffers. The one product here (axon_gemm.c) is for the jit's compiled
+ * programs, which call it by its address.
  *
  * Convolutions and pools of 1 or 2 spatial dims are passed as 3-d ones whose leading spatial
  * dims have size 1 (kernel/window 1, stride 1, no padding, dilation 1).
@@ -14,8 +15,8 @@
  * cffi's cdef(): keep them free of preprocessor directives.
  *
  * The definitions live in one C file per kernel family (axon_conv.c, axon_pool.c,
- * axon_softmax.c, axon_elementwise.c, axon_optim.c; the thread count in axon_kernels.c), all
- * listed in build_native.py's SOURCES.
+ * axon_softmax.c, axon_elementwise.c, axon_optim.c, axon_gemm.c; the thread count in
+ * axon_kernels.c), all listed in build_native.py's SOURCES.
  */
 #ifndef AXON_KERNELS_H
 #define AXON_KERNELS_H
@@ -134,6 +135,17 @@ void axon_bias_act_f64(double *y, const double *bias, int64_t rows, int64_t cols
  * scale is 1 for scale_by_adam and -learning_rate when the step size is fused in. */
 void axon_adam_f32(const float *g, const float *mu, const float *nu, float *mu_out, float *nu_out, float *upd, int64_t n, const float *k);
 void axon_adam_f64(const double *g, const double *mu, const double *nu, double *mu_out, double *nu_out, double *upd, int64_t n, const double *k);
+
+/* axon_fn's float matrix product for the jit's compiled programs (axon_gemm.c): C[M, N] (row
+ * stride scm, unit column stride) = A[M, K] B[K, N], A and B of any element strides, on
+ * `threads` OpenMP threads; then, when epilogue is not NULL, epilogue(arena, io, r0, r1, c0, c1)
+ * on each block of rows r0..r1 and columns c0..c1 of C as soon as it is done (the program's
+ * loop after the product). Returns 1, or 0 having done nothing (no AVX-512 on this CPU, no
+ * memory for its buffers): the caller then takes the BLAS. axon_own_sgemm_available() says
+ * whether it can run here at all. */
+typedef void (*axon_epilogue_fn)(char *arena, void **io, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+int axon_own_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t sam, int64_t sak, const float *B, int64_t sbk, int64_t sbn, float *C, int64_t scm, int threads, axon_epilogue_fn epilogue, char *arena, void **io);
+int axon_own_sgemm_available(void);
 
 /* CDEF END */
 

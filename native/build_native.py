@@ -43,6 +43,7 @@ SOURCES = [
     "native/axon_softmax.c",  # softmax, log-softmax, softmax cross-entropy
     "native/axon_elementwise.c",  # activations, a dense layer's bias + ReLU
     "native/axon_optim.c",  # optimizer updates (Adam)
+    "native/axon_gemm.c",  # the float matrix product of the jit's compiled programs
     "native/quantize.c",  # int8 weight-only matrix product (declared in quantize.h)
 ]
 

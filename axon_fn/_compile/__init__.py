@@ -10,7 +10,9 @@ Python kernels inside the compiled program, so every program runs; without a C c
 
 Settings (environment): ``AXON_FN_JIT=python`` keeps every program on the Python replay;
 ``AXON_FN_JIT_COMPILE_AFTER=N`` compiles a program on its N-th call (default 2: a function
-called once is not worth a compile); ``AXON_FN_CACHE_DIR`` moves the compiled programs.
+called once is not worth a compile); ``AXON_FN_CACHE_DIR`` moves the compiled programs;
+``AXON_FN_JIT_OWN_GEMM=0`` keeps the big float products of programs loaded from then on on
+the BLAS instead of axon_fn's own (``native/axon_gemm.c``, AVX-512 only).
 """
 
 from __future__ import annotations

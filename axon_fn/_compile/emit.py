@@ -8,13 +8,12 @@ from __future__ import annotations
 import math
 
 from .lowering import CTYPES, literal
-from .schedule import contiguous_strides, describe
+from .schedule import SPLIT_MIN, contiguous_strides, describe
 
 __all__ = ["write_source", "threading_mode", "map_statement"]
 
 PAR_MIN = 1 << 15  # elements: a loop this long is split between the threads
 BLAS_MIN = 1 << 18  # multiply-adds: a product this big goes to the BLAS (runtime.h)
-SPLIT_MIN = 1 << 22  # multiply-adds: runtime.h's AXON_SPLIT_MIN (smaller: one thread, unsplit)
 SPLIT_WIDTH = 64  # a product split between t threads has a longer side of at least 64 * t
 SUM_PARTS_MAX = 4096  # elements: each thread keeps partial sums this long on its stack (32 KB)
 
@@ -66,6 +65,8 @@ class _Emitter:
         self.pointers = {}  # pointer expression -> restrict variable of the current loop
         self.accumulators = {}  # sum output slot -> its double (or int64) buffer
         self.threaded = plan.threading != "shared"  # see threading_mode
+        self.functions = []  # file-scope C the current segment calls (epilogues)
+        self.fused = set()  # loops emitted as a product's epilogue
 
     def source(self):
         plan = self.plan
@@ -82,8 +83,9 @@ class _Emitter:
         plan.segments = segments
         out = []
         for k, seg in enumerate(segments):
-            self.lines = []
+            self.lines, self.functions = [], []
             self._segment(k, seg)
+            out.extend(self.functions)
             out.extend(self.lines)
         return "\n".join(out) + "\n"
 
@@ -103,6 +105,8 @@ class _Emitter:
                           "    (void)arena;")
         self.lines.append(f"    axon_team = {'axon_threads' if self.threaded else 1};")
         for index in seg:
+            if index in self.fused:
+                continue
             item = self.plan.items[index]
             self.lines.append(f"    /* item {index}: {describe(self.plan, index)} */")
             getattr(self, f"_emit_{item.kind}")(index, item)
@@ -117,9 +121,9 @@ class _Emitter:
         return tuple(0 if i < lead or v.shape[i - lead] == 1 else v.strides[i - lead]
                      for i in range(len(shape)))
 
-    def _emit_loop(self, index, item):
-        plan, values = self.plan, self.plan.values
-        shape = item.shape
+    def _loop_operands(self, item):
+        """What a loop reads from memory, what it stores, and its sums."""
+        values = self.plan.values
         made = {s for op in item.ops for s in op.outs}
         loads, stores, sums = [], [], []
         for op in item.ops:
@@ -133,6 +137,26 @@ class _Emitter:
                 sums.append(op)
             elif values[op.outs[0]].in_memory:
                 stores.append(op.outs[0])
+        return loads, stores, sums
+
+    def _restrict_pointers(self, loads, stores):
+        """One restrict pointer per distinct memory (``self.pointers`` maps each)."""
+        values = self.plan.values
+        self.pointers = {}
+        pointers = []
+        for s in stores + loads:
+            expr = self._ptr(s)
+            if expr not in self.pointers:
+                self.pointers[expr] = f"p{len(self.pointers)}"
+                const = "" if s in stores else "const "
+                pointers.append(f"{const}{values[s].ctype} *restrict {self.pointers[expr]} = "
+                                f"{expr};")
+        return pointers
+
+    def _emit_loop(self, index, item):
+        plan, values = self.plan, self.plan.values
+        shape = item.shape
+        loads, stores, sums = self._loop_operands(item)
         operands = {}
         for s in loads + stores:
             operands[s] = self._operand_strides(s, shape)
@@ -155,15 +179,7 @@ class _Emitter:
                             f"{self._ptr(out.slot)}[j] = ({out.ctype}){buf}[j];")
                 self.accumulators[out.slot] = buf
         self.lines.append("    {")
-        self.pointers = {}
-        pointers = []
-        for s in stores + loads:  # one restrict pointer per distinct memory
-            expr = self._ptr(s)
-            if expr not in self.pointers:
-                self.pointers[expr] = f"p{len(self.pointers)}"
-                const = "" if s in stores else "const "
-                pointers.append(f"{const}{values[s].ctype} *restrict {self.pointers[expr]} = "
-                                f"{expr};")
+        pointers = self._restrict_pointers(loads, stores)
         self.lines.extend(pre)
         if size and sums and self.threaded and size >= PAR_MIN and dims[0] > 1 and all(
                 strides[("acc", op.outs[0])][0] == 0 and values[op.outs[0]].size <= SUM_PARTS_MAX
@@ -289,8 +305,39 @@ class _Emitter:
                 f"{b_st[-2]}, {b_st[-1]}, {self._ptr(c.slot)} + {_offset(sc)}, "
                 f"{c_st[-2]}, {c_st[-1]});")
         self.lines.append("    {")
-        self.lines.extend(_nest(batch, [call], var="b"))
+        if index not in self.plan.epilogues:
+            self.lines.extend(_nest(batch, [call], var="b"))
+        else:  # runtime.h says whether its own product takes this one (else the BLAS's)
+            epilogue = self.plan.items[index + 1]
+            name = self._emit_epilogue(index + 1, epilogue)
+            args = call[call.index("(") + 1:call.rindex(")")]
+            self.lines.append(f"    if (!axon_gemm_epilogue_{ct}({args}, {name}, arena, io)) {{")
+            self.lines.append(f"    {call}")
+            self.lines.append(f"    /* item {index + 1}: {describe(self.plan, index + 1)} */")
+            self._emit_loop(index + 1, epilogue)
+            self.lines.append("    }")
         self.lines.append("    }")
+
+    def _emit_epilogue(self, index, loop):
+        """A function at file scope running ``loop`` (item ``index``) over a block of its
+        rows and columns; the loop is then marked as emitted."""
+        shape = loop.shape
+        loads, stores, _ = self._loop_operands(loop)
+        strides = {s: self._operand_strides(s, shape) for s in loads + stores}
+        pointers = self._restrict_pointers(loads, stores)
+        invariant, body = self._loop_body(loop, loads, stores, [], shape, strides)
+        name = f"EPILOGUE{index}"
+        self.functions += [f"/* item {index} on a block of a tile: {describe(self.plan, index)} */",
+                           f"static void {name}(char *arena, void **io, int64_t r0, int64_t r1, "
+                           "int64_t c0, int64_t c1)", "{", "    (void)arena, (void)io;",
+                           *(f"    {line}" for line in pointers + invariant),
+                           "    for (int64_t i0 = r0; i0 < r1; i0++) {",
+                           "        #pragma GCC ivdep",
+                           "        for (int64_t i1 = c0; i1 < c1; i1++) {",
+                           *(f"            {line}" for line in body),
+                           "        }", "    }", "}", ""]
+        self.fused.add(index)
+        return name
 
     def _emit_increment(self, index, item):
         op = item.ops[0]

@@ -34,6 +34,13 @@ def mark_storage(plan):
             plan.readers.setdefault(base, set()).add(index)
             if values[slot].kind == "view":
                 plan.view_readers.setdefault(base, set()).add(index)
+    for product, loop in plan.epilogues.items():
+        # an epilogue runs while its product still reads its operands, not element by element
+        # (like a view): nothing the loop writes may take their memory
+        for slot in item_reads(items[product]):
+            base = plan.storage_slot(slot)
+            plan.readers[base].add(loop)
+            plan.view_readers.setdefault(base, set()).add(loop)
     for slot, v in values.items():
         if v.kind != "temp":
             continue

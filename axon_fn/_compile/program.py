@@ -11,6 +11,7 @@ Python replay, which gives the same results).
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 
@@ -20,7 +21,7 @@ from .. import _native
 from . import toolchain
 from .emit import threading_mode, write_source
 from .memory import place
-from .schedule import describe, schedule
+from .schedule import SPLIT_MIN, describe, schedule
 
 __all__ = ["NativeProgram", "compile_native"]
 
@@ -54,9 +55,11 @@ class NativeProgram:
         self.source = header + plan.source
         self.ffi, self.lib, self.compile_seconds, self.cached = toolchain.build(
             self.source,
-            names + ["void axon_set_runtime(void *, void *, int);"])
-        self.lib.axon_set_runtime(*(self.ffi.cast("void *", address) for address in blas),
-                                  toolchain.threads())
+            names + ["void axon_set_runtime(void *, void *, void *, int);"])
+        own = _own_sgemm()  # its big float products on axon_fn's own product (runtime.h)
+        self.own_products = own is not None
+        self.lib.axon_set_runtime(*(self.ffi.cast("void *", address or 0)
+                                    for address in (*blas, own)), toolchain.threads())
         self.arena = np.zeros(plan.arena_bytes + 64, np.uint8)
         self.io = self.ffi.new(f"void *[{plan.n_io}]")
         self._keep = [self.arena]
@@ -212,10 +215,27 @@ class NativeProgram:
             lines.append("Python call outs:")
             lines.extend(f"  {describe(plan, i)}" for i in callouts)
         lines.append(_THREADING[plan.threading].format(n=toolchain.threads()))
+        if any(item.kind == "gemm" for item in plan.items):
+            own = self.own_products and (plan.threading == "held" or toolchain.threads() == 1)
+            lines.append(f"products of {SPLIT_MIN:,} multiply-adds and more: "
+                         + ("axon_fn's own (AVX-512), each epilogue on its blocks as they are "
+                            "done" if own else "the BLAS"))
         lines.append(f"arena: {plan.arena_bytes} bytes; compile "
                      f"{'loaded from cache' if self.cached else 'took'} "
                      f"{self.compile_seconds * 1e3:.0f} ms")
         return "\n".join(lines)
+
+
+def _own_sgemm():
+    """The address of axon_fn's own float product (``native/axon_gemm.c``) for a program
+    loaded now, or None: the C kernels are not loaded, the CPU has no AVX-512, or
+    ``AXON_FN_JIT_OWN_GEMM=0`` keeps the products on the BLAS."""
+    if os.environ.get("AXON_FN_JIT_OWN_GEMM", "1") == "0" or not _native.available():
+        return None
+    lib, ffi = _native.lib(), _native.ffi()
+    if not hasattr(lib, "axon_own_sgemm") or not lib.axon_own_sgemm_available():
+        return None  # (an extension built before it existed)
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "axon_own_sgemm")))
 
 
 class _HeldCores:

@@ -2,9 +2,10 @@
  * call can be specialised for its constant sizes and strides), never by the kernels module.
  *
  * Small matrix products run here; products of at least AXON_BLAS_MIN multiply-adds go to the
- * BLAS that numpy loaded (its CBLAS gemm, whose address the program gets at load time through
- * axon_set_blas). Everything is C99 plus GCC/clang extensions; no -ffast-math, so NaN and inf
- * behave as in numpy.
+ * BLAS that numpy loaded (its CBLAS gemm), or the biggest float ones to axon_fn's own product
+ * (native/axon_gemm.c), whose addresses the program gets at load time (axon_set_runtime).
+ * Everything is C99 plus GCC/clang extensions; no -ffast-math, so NaN and inf behave as in
+ * numpy.
  */
 #include <math.h>
 #include <stdint.h>
@@ -27,13 +28,7 @@ static axon_dgemm_fn axon_dgemm;
 static int axon_threads = 1;
 static int axon_team = 1; /* the threads the running segment splits its work between */
 
-/* The BLAS's gemm, and the threads this program may use. */
-void axon_set_runtime(void *sgemm, void *dgemm, int threads)
-{
-    axon_sgemm = (axon_sgemm_fn)sgemm;
-    axon_dgemm = (axon_dgemm_fn)dgemm;
-    axon_threads = threads > 0 ? threads : 1;
-}
+
 
 /* In a segment that may split its work (axon_team > 1: see emit.py), loops of at least 2^15
  * elements (emit.py's PAR_MIN) are split between the threads, in AXON_CHUNKS chunks per thread
@@ -60,6 +55,37 @@ AXON_INLINE int64_t axon_block(int64_t n, int t, int n_threads)
 {
     const int64_t at = (n * t / n_threads + 8) / 16 * 16;
     return t == n_threads ? n : (at < n ? at : n);
+}
+/* axon_fn's own float product (native/axon_gemm.c, in axon_fn's C kernels; AVX-512 only): its
+ * address, or NULL where it cannot run or AXON_FN_JIT_OWN_GEMM=0 (program.py). It takes a big
+ * product when the program has every core it may use (held; or one thread in all), with at most
+ * 1/8 of its tiles' columns (AXON_OWN_NR wide) padding; and then runs the loop that follows the
+ * product (its epilogue, emit.py) on each block of C as soon as the block is done. */
+typedef void (*axon_epilogue_fn)(char *, void **, int64_t, int64_t, int64_t, int64_t);
+typedef int (*axon_own_sgemm_fn)(int64_t, int64_t, int64_t, const float *, int64_t, int64_t,
+                                 const float *, int64_t, int64_t, float *, int64_t, int,
+                                 axon_epilogue_fn, char *, void **);
+static axon_own_sgemm_fn axon_own_sgemm;
+#define AXON_OWN_NR 64
+AXON_INLINE int axon_own_fits(int64_t M, int64_t N, int64_t K)
+{
+    return axon_own_sgemm && axon_team == axon_threads && M > 1 && M * N * K >= AXON_SPLIT_MIN &&
+           (N + AXON_OWN_NR - 1) / AXON_OWN_NR * AXON_OWN_NR * 8 <= N * 9;
+}
+#define axon_gemm_epilogue_float(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn, fn, arena, io) \
+    (scn == 1 && axon_own_fits(M, N, K) &&                                                     \
+     axon_own_sgemm(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, axon_team, fn, arena, io))
+#define AXON_OWN_float(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn)                        \
+    axon_gemm_epilogue_float(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn, NULL, NULL, NULL)
+#define AXON_OWN_double(...) 0
+
+/* The BLAS's gemm, axon_fn's own product (or NULL), and the threads this program may use. */
+void axon_set_runtime(void *sgemm, void *dgemm, void *own_sgemm, int threads)
+{
+    axon_sgemm = (axon_sgemm_fn)sgemm;
+    axon_dgemm = (axon_dgemm_fn)dgemm;
+    axon_own_sgemm = (axon_own_sgemm_fn)own_sgemm;
+    axon_threads = threads > 0 ? threads : 1;
 }
 AXON_INLINE int64_t axon_chunk(int64_t n, int64_t align)
 {
@@ -269,6 +295,8 @@ AXON_GEMV(double)
             axon_gemv_##T(N, K, A, sak, B, sbk, sbn, C, scn);                                  \
             return;                                                                            \
         }                                                                                      \
+        if (AXON_OWN_##T(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, scn))                      \
+            return;                                                                            \
         if (BLAS && M * N * K >= AXON_BLAS_MIN && scn == 1 && (sak == 1 || sam == 1) &&        \
             (sbn == 1 || sbk == 1)) {                                                          \
             const int ta = sak == 1 ? AXON_NO_TRANS : AXON_TRANS;                              \

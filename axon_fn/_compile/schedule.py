@@ -25,7 +25,11 @@ import numpy as np
 
 from .lowering import CTYPES, UNARY, Op, lower
 
-__all__ = ["Plan", "Value", "Item", "schedule", "describe", "contiguous_strides"]
+__all__ = ["Plan", "Value", "Item", "schedule", "describe", "contiguous_strides", "SPLIT_MIN"]
+
+# multiply-adds: runtime.h's AXON_SPLIT_MIN, from which a product is split between threads
+# (and may take an epilogue); smaller: one thread, unsplit
+SPLIT_MIN = 1 << 22
 
 def contiguous_strides(shape):
     strides, step = [], 1
@@ -93,6 +97,7 @@ class Plan:
     donations: dict = dataclasses.field(default_factory=dict)  # output slot -> donated input
     n_io: int = 1
     threading: str = "shared"  # how it shares the cores: emit.threading_mode
+    epilogues: dict = dataclasses.field(default_factory=dict)  # product item -> its loop
 
     def storage_slot(self, slot):
         v = self.values[slot]
@@ -129,7 +134,10 @@ def schedule(steps, origins, avals, constants, inputs, outputs):
     planner = _Planner(values, all_avals, scalars, set(outputs))
     for step in steps:
         planner.add(step, origins.get(first_out(step[3])))
-    return Plan(values, planner.items, list(inputs), list(outputs))
+    plan = Plan(values, planner.items, list(inputs), list(outputs))
+    _hoist_counters(plan)
+    _pull_epilogues(plan)
+    return plan
 
 
 def first_out(out):
@@ -277,6 +285,83 @@ class _Planner:
         return slot
 
 
+def _ready_at(values, slot):
+    """The first index at which another item can read ``slot`` (0: a program input)."""
+    v = values[slot]
+    first = 0 if v.producer is None else v.producer + 1
+    if v.kind == "view" and v.base is not None and values[v.base].producer is not None:
+        first = max(first, values[v.base].producer + 1)
+    return first
+
+
+def _move(plan, source, target):
+    """Move item ``source`` to index ``target`` (earlier), renumbering the producers."""
+    items = plan.items
+    order = list(range(len(items)))
+    order.insert(target, order.pop(source))
+    where = {old: new for new, old in enumerate(order)}
+    plan.items = [items[old] for old in order]
+    for v in plan.values.values():
+        if v.producer is not None:
+            v.producer = where[v.producer]
+        if v.hidden_in is not None:
+            v.hidden_in = where[v.hidden_in]
+
+
+def _hoist_counters(plan):
+    """Move each optimizer step counter to the start of the program (it reads only the
+    count), so the update loops that read it can move up next to the products they follow."""
+    for index in range(len(plan.items)):
+        item = plan.items[index]  # a move shifts only the items before this one
+        if item.kind == "increment":
+            first = max((_ready_at(plan.values, s) for s in item.ops[0].ins), default=0)
+            if first < index:
+                _move(plan, index, first)
+
+
+def _pull_epilogues(plan):
+    """Give a big float product the loop over its result that follows it (a layer's bias
+    and activation, an update of the weights by their gradient) as an *epilogue*, which
+    runtime.h's own product runs on each tile as the tile is done, while it is in cache
+    (``plan.epilogues``: product item -> loop item, right after it). The first such loop
+    moves up next to the product when every value it reads is ready there and it sums
+    nothing. Values are written once, so nothing between the two places reads what the loop
+    writes."""
+    for index in range(len(plan.items)):
+        item = plan.items[index]  # (the list is a new one after each move)
+        if item.kind != "gemm" or _epilogue_shape(plan, item) is None:
+            continue
+        for later in range(index + 1, len(plan.items)):
+            if not _epilogue_of(plan, item, plan.items[later]):
+                continue
+            loop = plan.items[later]
+            made = {s for op in loop.ops for s in op.outs}
+            if all(_ready_at(plan.values, s) <= index + 1
+                   for op in loop.ops for s in op.ins if s not in made):
+                _move(plan, later, index + 1)
+                plan.epilogues[index] = index + 1
+            break
+
+
+def _epilogue_shape(plan, item):
+    """The shape of a product's result when it may have an epilogue: one float32 matrix (no
+    batch) at least 2 x 2, from a product big enough for runtime.h's own (SPLIT_MIN)."""
+    a, b = (plan.values[s] for s in item.ops[0].ins)
+    out = plan.values[item.ops[0].outs[0]]
+    if len(a.shape) != 2 or len(b.shape) != 2 or out.dtype != np.float32 or \
+            min(out.shape) < 2 or math.prod(out.shape) * a.shape[1] < SPLIT_MIN:
+        return None
+    return out.shape
+
+
+def _epilogue_of(plan, item, loop):
+    """Whether ``loop`` may be product ``item``'s epilogue: over its result's shape, reading
+    it, summing nothing."""
+    return (loop.kind == "loop" and loop.shape == _epilogue_shape(plan, item)
+            and not any(op.kind == "sum" for op in loop.ops)
+            and any(item.ops[0].outs[0] in op.ins for op in loop.ops))
+
+
 def _copy(ins, outs, ctype):
     return Op("map", tuple(ins), tuple(outs), {"expr": lambda ct, x: x, "ctype": ctype,
                                                "name": "copy"})
@@ -304,7 +389,8 @@ def describe(plan, index):
         return f"call out: {_origin_name(item.origin)} (no C lowering)"
     if item.kind == "loop":
         names = ", ".join(op.attrs.get("name", op.kind) for op in item.ops)
-        return f"loop over {item.shape}: {names}"
+        role = " (the product's epilogue)" if index - 1 in plan.epilogues else ""
+        return f"loop over {item.shape}{role}: {names}"
     op = item.ops[0]
     if item.kind == "gemm":
         a, b = (plan.values[s] for s in op.ins)

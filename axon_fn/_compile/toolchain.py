@@ -32,8 +32,11 @@ RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime.h")
 SCALAR = os.path.join(os.path.dirname(RUNTIME), "scalar.h")  # runtime.h includes it
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
          "-std=gnu11", "-fPIC", "-shared", "-w")
-# what a compiler that refuses a flag gets instead (-fopenmp: the loops then run on one thread)
-_FALLBACKS = (("-march=native", None), ("-fopenmp", "-fopenmp-simd"))
+# what a compiler that refuses a flag gets instead (-fopenmp: the loops then run on one thread),
+# when its message names the flag or what it needs: any other error is an error in the source,
+# which a retry without the flag would hide
+_FALLBACKS = (("-march=native", None, ("march",)),
+              ("-fopenmp", "-fopenmp-simd", ("openmp", "omp.h", "gomp", "-lomp")))
 _cache_dir = None
 _lock = threading.Lock()
 
@@ -225,9 +228,11 @@ def _compile(command, source, directory, path):
         out = os.path.join(tmp, "program.so")
         args = [*command, *FLAGS, f"-I{os.path.dirname(RUNTIME)}", "-o", out, c_file, "-lm"]
         done = _run(args)
-        for flag, instead in _FALLBACKS:
+        for flag, instead, signs in _FALLBACKS:
             if done.returncode == 0:
                 break
+            if not any(sign in done.stderr for sign in signs):
+                continue
             args = [a for a in (instead if a == flag else a for a in args) if a is not None]
             done = _run(args)
         if done.returncode != 0:
