@@ -3,7 +3,7 @@ loops that run on each block of a product as it is done (epilogues).
 
 Every expected value is numpy's: the product in float64, Adam written out as Optax defines it.
 Sizes are picked to cross the product's block boundaries (rows of A in blocks of at most 144,
-k in blocks of at most 128, columns in blocks of at most 2048) and to leave partial tiles (6
+k in blocks of at most 400, columns in blocks of at most 1024) and to leave partial tiles (6
 rows by 64 columns), with one and three threads.
 """
 
@@ -72,11 +72,11 @@ def close(got, want):
 @needs_cc
 @pytest.mark.parametrize("threads", ["1", "3"])
 @pytest.mark.parametrize("m, k, n, a_t, b_t", [
-    (128, 300, 512, False, False),  # one block of rows; k in three blocks (results added)
+    (128, 900, 512, False, False),  # one block of rows; k in three blocks (results added)
     (301, 77, 190, True, True),  # both transposed; partial tiles both ways
     (400, 130, 256, True, False),  # rows in three blocks; each thread its rows
-    (20, 64, 4200, False, True),  # columns in three blocks; few rows: each thread its columns
-    (7, 700, 1000, False, False),  # a partial tile of one row
+    (20, 64, 4200, False, True),  # columns in five blocks; few rows: each thread its columns
+    (7, 700, 1000, False, False),  # a partial tile of one row; k in two blocks
 ])
 def test_own_products_match_numpy(monkeypatch, threads, m, k, n, a_t, b_t):
     monkeypatch.setenv("AXON_FN_NUM_THREADS", threads)
