@@ -8,12 +8,13 @@
  * Why not the BLAS split in blocks, one single-thread call a thread (what a program does
  * without this): every thread then packs the whole of the other operand, each call zeroes its
  * block of C before accumulating, the threads never share a packed block, and nothing can run
- * on a block of C while it is in cache. Here the threads pack each block of both operands once,
- * between them, and compute on the shared copies; the first block of k writes C, the others add
- * to it. Same structure as BLIS / GotoBLAS: a block of KC rows of B (all its columns, up to
- * NC) packed in panels of NR columns, a block of MC rows of A packed in panels of MR rows, and
- * a kernel that keeps an MR x NR tile of C in 24 vector registers over the block's KC steps,
- * each step one row of a B panel (4 vectors) against MR broadcast elements of A.
+ * on a block of C while it is in cache. Here the threads pack each block of B once, between
+ * them, and compute on the shared copy; A is read where it is (it takes products whose A has a
+ * unit stride); the first block of k writes C, the others add to it. Same structure as BLIS /
+ * GotoBLAS: a block of KC rows of B (all its columns, up to NC) packed in panels of NR columns,
+ * blocks of MC rows of A, and a kernel that keeps an MR x NR tile of C in 24 vector registers
+ * over the block's KC steps, each step one row of a B panel (4 vectors) against MR broadcast
+ * elements of A.
  *
  * Every panel is read by the threads only after a barrier that follows its packing; packed
  * blocks alternate between two buffers, so the block after next is packed only once every
@@ -41,17 +42,17 @@
  * stays in L2. At batch 1024 (K = 784) two blocks instead of seven made the forward 5-7 %
  * faster; at batch 128 it made no difference. */
 #define AXON_KC_OWN 400
-#define AXON_MC_OWN 144 /* rows of A in a block (a multiple of MR: 225 KiB at KC = 400) */
+#define AXON_MC_OWN 144 /* rows of C in a block (a multiple of MR): its epilogue runs once done */
 #define AXON_NC_OWN 1024 /* columns of B in a block (1.6 MiB at KC = 400, in L2) */
 
 typedef float axon_own_v __attribute__((vector_size(64)));
 
-/* C[0..mr, 0..nr) = (or +=) the sum over k of a[k][r] b[k][n], for an mr x 64 tile whose
- * last nr - 64 columns are padding (masked off at the store). mr is a constant wherever this
- * is inlined, so the accumulators are registers. */
+/* C[0..mr, 0..nr) = (or +=) the sum over k of a[k * ka + r * ra] b[k][n], for an mr x 64
+ * tile whose last nr - 64 columns are padding (masked off at the store). mr is a constant
+ * wherever this is inlined, so the accumulators are registers. */
 AXON_GEMM_INLINE void axon_own_tile(const int mr, int64_t kc, const float *restrict a,
-                               const float *restrict b, float *restrict c, int64_t ldc,
-                               int accumulate, int nr)
+                                    int64_t ra, int64_t ka, const float *restrict b,
+                                    float *restrict c, int64_t ldc, int accumulate, int nr)
 {
     axon_own_v acc[AXON_MR_OWN][AXON_NV_OWN];
     for (int r = 0; r < mr; r++)
@@ -63,7 +64,7 @@ AXON_GEMM_INLINE void axon_own_tile(const int mr, int64_t kc, const float *restr
         for (int v = 0; v < AXON_NV_OWN; v++)
             bk[v] = *(const axon_own_v *)(b + k * AXON_NR_OWN + 16 * v);
         for (int r = 0; r < mr; r++) {
-            const float ar = a[k * AXON_MR_OWN + r];
+            const float ar = a[k * ka + r * ra];
             for (int v = 0; v < AXON_NV_OWN; v++)
                 acc[r][v] += ar * bk[v];
         }
@@ -84,13 +85,14 @@ AXON_GEMM_INLINE void axon_own_tile(const int mr, int64_t kc, const float *restr
 }
 
 /* one tile of any height: a copy of the kernel for each, so each keeps its tile in registers */
-AXON_GEMM_TARGET static void axon_own_tile_rows(int mr, int64_t kc, const float *a, const float *b, float *c,
-                               int64_t ldc, int accumulate, int nr)
+AXON_GEMM_TARGET static void axon_own_tile_rows(int mr, int64_t kc, const float *a, int64_t ra,
+                                                int64_t ka, const float *b, float *c,
+                                                int64_t ldc, int accumulate, int nr)
 {
     switch (mr) {
 #define AXON_OWN_CASE(R)                                                                      \
     case R:                                                                                    \
-        axon_own_tile(R, kc, a, b, c, ldc, accumulate, nr);                                    \
+        axon_own_tile(R, kc, a, ra, ka, b, c, ldc, accumulate, nr);                            \
         break;
         AXON_OWN_CASE(6)
         AXON_OWN_CASE(5)
@@ -100,30 +102,6 @@ AXON_GEMM_TARGET static void axon_own_tile_rows(int mr, int64_t kc, const float 
         AXON_OWN_CASE(1)
 #undef AXON_OWN_CASE
     }
-}
-
-/* Panel p (MR rows from row i) of A's block of kc columns: element (r, k) at p[k * MR + r]. */
-AXON_GEMM_INLINE void axon_own_pack_a(int64_t mr, int64_t kc, const float *A, int64_t sam,
-                                 int64_t sak, float *restrict p)
-{
-    if (sam == 1 && mr == AXON_MR_OWN) { /* A transposed: MR adjacent elements a step */
-        for (int64_t k = 0; k < kc; k++)
-            for (int r = 0; r < AXON_MR_OWN; r++)
-                p[k * AXON_MR_OWN + r] = A[k * sak + r];
-        return;
-    }
-    if (sak == 1 && mr == AXON_MR_OWN) { /* rows of A: MR streams, read side by side */
-        const float *a0 = A, *a1 = A + sam, *a2 = A + 2 * sam, *a3 = A + 3 * sam,
-                    *a4 = A + 4 * sam, *a5 = A + 5 * sam;
-        for (int64_t k = 0; k < kc; k++) {
-            float *restrict q = p + k * AXON_MR_OWN;
-            q[0] = a0[k], q[1] = a1[k], q[2] = a2[k], q[3] = a3[k], q[4] = a4[k], q[5] = a5[k];
-        }
-        return;
-    }
-    for (int64_t r = 0; r < mr; r++)
-        for (int64_t k = 0; k < kc; k++)
-            p[k * AXON_MR_OWN + r] = A[r * sam + k * sak];
 }
 
 /* dst[j][i] = src[i][j] for a 16 x 16 block (row strides ss and ds): three rounds of
@@ -229,25 +207,23 @@ AXON_GEMM_TARGET static int axon_own_sgemm_run(int64_t M, int64_t N, int64_t K, 
     const int64_t kc_max = axon_own_even(K, AXON_KC_OWN, 1);
     const int64_t mc_max = axon_own_even(M, AXON_MC_OWN, AXON_MR_OWN);
     const int64_t nc_max = axon_own_even(N, AXON_NC_OWN, AXON_NR_OWN);
-    /* each buffer a whole number of vectors, so that every one starts aligned */
-    const size_t a_floats = ((size_t)mc_max * kc_max + 15) / 16 * 16,
-                 b_floats = ((size_t)nc_max * kc_max + 15) / 16 * 16;
-    float *const scratch = axon_own_scratch(2 * (a_floats + b_floats));
+    /* two buffers, each a whole number of vectors, so that both start aligned */
+    const size_t b_floats = ((size_t)nc_max * kc_max + 15) / 16 * 16;
+    float *const scratch = axon_own_scratch(2 * b_floats);
     if (!scratch)
         return 0;
-    float *const a_buf[2] = {scratch, scratch + a_floats};
-    float *const b_buf[2] = {scratch + 2 * a_floats, scratch + 2 * a_floats + b_floats};
+    float *const b_buf[2] = {scratch, scratch + b_floats};
     _Pragma("omp parallel num_threads(threads)")
     {
         const int t = omp_get_thread_num(), n_threads = omp_get_num_threads();
-        int64_t block = 0, b_block = 0; /* A blocks and B blocks packed so far */
+        int64_t b_block = 0; /* blocks of B packed so far */
         for (int64_t jc = 0; jc < N; jc += nc_max) {
             const int64_t nc = axon_own_min(nc_max, N - jc);
             const int64_t n_panels = (nc + AXON_NR_OWN - 1) / AXON_NR_OWN;
             for (int64_t pc = 0; pc < K; pc += kc_max, b_block++) {
                 const int64_t kc = axon_own_min(kc_max, K - pc);
                 float *const bp = b_buf[b_block & 1];
-                for (int64_t ic = 0; ic < M; ic += mc_max, block++) {
+                for (int64_t ic = 0; ic < M; ic += mc_max) {
                     const int64_t mc = axon_own_min(mc_max, M - ic);
                     const int64_t m_panels = (mc + AXON_MR_OWN - 1) / AXON_MR_OWN;
                     /* this thread's rectangle of tiles: its rows of the block when there are
@@ -258,21 +234,17 @@ AXON_GEMM_TARGET static int axon_own_sgemm_run(int64_t M, int64_t N, int64_t K, 
                                   i_hi = by_rows ? m_panels * (t + 1) / n_threads : m_panels,
                                   j_lo = by_rows ? 0 : n_panels * t / n_threads,
                                   j_hi = by_rows ? n_panels : n_panels * (t + 1) / n_threads;
-                    float *const ap = a_buf[block & 1];
-                    /* pack the panels this thread reads, or its share of those all read */
-                    for (int64_t q = by_rows ? i_lo : m_panels * t / n_threads;
-                         q < (by_rows ? i_hi : m_panels * (t + 1) / n_threads); q++) {
-                        const int64_t i = q * AXON_MR_OWN;
-                        axon_own_pack_a(axon_own_min(AXON_MR_OWN, mc - i), kc,
-                                        A + (ic + i) * sam + pc * sak, sam, sak, ap + i * kc);
-                    }
+                    /* pack this thread's share of B's panels when its block is new: those it
+                     * reads itself when split by columns */
                     for (int64_t q = by_rows ? n_panels * t / n_threads : j_lo;
                          ic == 0 && q < (by_rows ? n_panels * (t + 1) / n_threads : j_hi); q++) {
                         const int64_t j = q * AXON_NR_OWN;
                         axon_own_pack_b(kc, axon_own_min(AXON_NR_OWN, nc - j),
                                         B + pc * sbk + (jc + j) * sbn, sbk, sbn, bp + j * kc);
                     }
-                    _Pragma("omp barrier")
+                    if (ic == 0) { /* (the same test in every thread) */
+                        _Pragma("omp barrier")
+                    }
                     /* this thread's tiles, a column of them after another: a panel of B
                      * stays in cache while it meets A's panels */
                     for (int64_t jp = j_lo; jp < j_hi; jp++) {
@@ -280,7 +252,8 @@ AXON_GEMM_TARGET static int axon_own_sgemm_run(int64_t M, int64_t N, int64_t K, 
                         for (int64_t ip = i_lo; ip < i_hi; ip++) {
                             const int64_t i = ip * AXON_MR_OWN;
                             axon_own_tile_rows((int)axon_own_min(AXON_MR_OWN, mc - i), kc,
-                                               ap + i * kc, bp + j * kc,
+                                               A + (ic + i) * sam + pc * sak, sam, sak,
+                                               bp + j * kc,
                                                C + (ic + i) * scm + jc + j, scm, pc > 0,
                                                (int)axon_own_min(AXON_NR_OWN, nc - j));
                         }
@@ -304,7 +277,10 @@ int axon_own_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t sam,
                    const float *B, int64_t sbk, int64_t sbn, float *C, int64_t scm, int threads,
                    axon_epilogue_fn epilogue, char *arena, void **io)
 {
-    if (!axon_has_avx512() || M <= 0 || N <= 0 || K <= 0)
+    /* The kernel broadcasts A's elements one at a time, so it reads A where it is (packing it
+     * was 7 % of the time at batch 1024): the MR rows a tile reads stay in L1 while they meet
+     * every panel of B, if either of A's strides is 1. */
+    if (!axon_has_avx512() || M <= 0 || N <= 0 || K <= 0 || (sak != 1 && sam != 1))
         return 0;
     return axon_own_sgemm_run(M, N, K, A, sam, sak, B, sbk, sbn, C, scm, threads > 0 ? threads : 1,
                               epilogue, arena, io);
