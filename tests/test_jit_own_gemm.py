@@ -154,6 +154,23 @@ def test_an_epilogue_never_writes_where_its_product_still_reads(monkeypatch, thr
 
 
 @needs_cc
+def test_a_loop_reading_its_product_through_a_view_is_no_epilogue(monkeypatch):
+    """c + c.T reads elements of c from other blocks than the one just done: that loop must
+    wait for the whole product."""
+    monkeypatch.setenv("AXON_FN_NUM_THREADS", "1")
+    a, w = normal(256, 256), normal(256, 256)
+
+    def f(a, w):
+        c = a @ w
+        return c + ops.transpose(c)
+
+    program, got = compiled(jit(f, backend="native"), a, w)
+    assert not program.plan.epilogues
+    c = a.astype(np.float64) @ w
+    close(got, c + c.T)
+
+
+@needs_cc
 def test_own_products_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("AXON_FN_JIT_OWN_GEMM", "0")
     monkeypatch.setenv("AXON_FN_NUM_THREADS", "1")

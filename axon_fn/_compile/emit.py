@@ -327,7 +327,8 @@ class _Emitter:
         pointers = self._restrict_pointers(loads, stores)
         invariant, body = self._loop_body(loop, loads, stores, [], shape, strides)
         name = f"EPILOGUE{index}"
-        self.functions += [f"/* item {index} on a block of a tile: {describe(self.plan, index)} */",
+        self.functions += [f"/* item {index} on a block of rows and columns: "
+                           f"{describe(self.plan, index)} */",
                            f"static void {name}(char *arena, void **io, int64_t r0, int64_t r1, "
                            "int64_t c0, int64_t c1)", "{", "    (void)arena, (void)io;",
                            *(f"    {line}" for line in pointers + invariant),

@@ -322,7 +322,8 @@ def _hoist_counters(plan):
 def _pull_epilogues(plan):
     """Give a big float product the loop over its result that follows it (a layer's bias
     and activation, an update of the weights by their gradient) as an *epilogue*, which
-    runtime.h's own product runs on each tile as the tile is done, while it is in cache
+    runtime.h's own product runs on each block of the result as soon as the block is done,
+    while it is in cache
     (``plan.epilogues``: product item -> loop item, right after it). The first such loop
     moves up next to the product when every value it reads is ready there and it sums
     nothing. Values are written once, so nothing between the two places reads what the loop
@@ -356,10 +357,14 @@ def _epilogue_shape(plan, item):
 
 def _epilogue_of(plan, item, loop):
     """Whether ``loop`` may be product ``item``'s epilogue: over its result's shape, reading
-    it, summing nothing."""
+    it, summing nothing, and never through a view (a transpose would read other blocks of
+    the result than the one just done)."""
+    product = item.ops[0].outs[0]
+    reads = [s for op in loop.ops for s in op.ins]
     return (loop.kind == "loop" and loop.shape == _epilogue_shape(plan, item)
-            and not any(op.kind == "sum" for op in loop.ops)
-            and any(item.ops[0].outs[0] in op.ins for op in loop.ops))
+            and not any(op.kind == "sum" for op in loop.ops) and product in reads
+            and not any(plan.values[s].kind == "view" and plan.values[s].base == product
+                        for s in reads))
 
 
 def _copy(ins, outs, ctype):
