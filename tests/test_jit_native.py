@@ -17,13 +17,8 @@ import axon_fn
 from axon_fn import grad, jit, ops, optim
 from axon_fn._compile import emit, lowering, toolchain
 
-try:
-    toolchain.compiler()
-    HAVE_CC = True
-except toolchain.Unavailable:
-    HAVE_CC = False
+from .jit_support import needs_cc
 
-needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
 rng = np.random.default_rng(0)
 
 

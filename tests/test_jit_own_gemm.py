@@ -11,15 +11,8 @@ import numpy as np
 import pytest
 
 from axon_fn import grad, jit, ops, optim
-from axon_fn._compile import toolchain
 
-try:
-    toolchain.compiler()
-    HAVE_CC = True
-except toolchain.Unavailable:
-    HAVE_CC = False
-
-needs_cc = pytest.mark.skipif(not HAVE_CC, reason="no C compiler")
+from .jit_support import needs_cc
 
 
 def _has_avx512():
