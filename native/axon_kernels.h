@@ -137,12 +137,12 @@ void axon_adam_f32(const float *g, const float *mu, const float *nu, float *mu_o
 void axon_adam_f64(const double *g, const double *mu, const double *nu, double *mu_out, double *nu_out, double *upd, int64_t n, const double *k);
 
 /* axon_fn's float matrix product for the jit's compiled programs (axon_gemm.c): C[M, N] (row
- * stride scm, unit column stride) = A[M, K] B[K, N], A and B of any element strides, on
- * `threads` OpenMP threads; then, when epilogue is not NULL, epilogue(arena, io, r0, r1, c0, c1)
- * on each block of rows r0..r1 and columns c0..c1 of C as soon as it is done (the program's
- * loop after the product). Returns 1, or 0 having done nothing (no AVX-512 on this CPU, no
- * memory for its buffers): the caller then takes the BLAS. axon_own_sgemm_available() says
- * whether it can run here at all. */
+ * stride scm, unit column stride) = A[M, K] B[K, N], given by their element strides (A's unit
+ * along one of its axes), on `threads` OpenMP threads; then, when epilogue is not NULL,
+ * epilogue(arena, io, r0, r1, c0, c1) on each block of rows r0..r1 and columns c0..c1 of C as
+ * soon as it is done (the program's loop after the product). Returns 1, or 0 having done
+ * nothing (no AVX-512 on this CPU, no unit stride in A, no memory for its buffers): the caller
+ * then takes another path. axon_own_sgemm_available() says whether it can run here at all. */
 typedef void (*axon_epilogue_fn)(char *arena, void **io, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
 int axon_own_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t sam, int64_t sak, const float *B, int64_t sbk, int64_t sbn, float *C, int64_t scm, int threads, axon_epilogue_fn epilogue, char *arena, void **io);
 int axon_own_sgemm_available(void);

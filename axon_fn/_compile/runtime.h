@@ -28,8 +28,6 @@ static axon_dgemm_fn axon_dgemm;
 static int axon_threads = 1;
 static int axon_team = 1; /* the threads the running segment splits its work between */
 
-
-
 /* In a segment that may split its work (axon_team > 1: see emit.py), loops of at least 2^15
  * elements (emit.py's PAR_MIN) are split between the threads, in AXON_CHUNKS chunks per thread
  * handed out dynamically (a thread another process keeps busy then delays only its own chunk),
