@@ -138,7 +138,7 @@ AXON_GEMM_INLINE void axon_own_transpose16(const float *src, int64_t ss, float *
 /* Panel of B's block (kc rows, nr <= NR columns): element (k, n) at p[k * NR + n], columns
  * past nr zero (they meet masked lanes only, but garbage could be a slow denormal). */
 AXON_GEMM_INLINE void axon_own_pack_b(int64_t kc, int64_t nr, const float *B, int64_t sbk,
-                                 int64_t sbn, float *restrict p)
+                                      int64_t sbn, float *restrict p)
 {
     if (sbn == 1 && nr == AXON_NR_OWN) {
         for (int64_t k = 0; k < kc; k++)
@@ -194,10 +194,10 @@ AXON_GEMM_INLINE int64_t axon_own_even(int64_t n, int64_t most, int64_t align)
     return ((n + blocks - 1) / blocks + align - 1) / align * align;
 }
 
-/* C[M, N] (row-major, row stride scm) = A[M, K] B[K, N], A and B of any strides, on the
- * program's team of threads; then, when given, the loop that follows the product in the
- * program (emit.py's epilogue) on each tile of C as soon as the tile is done, while it is in
- * cache. Returns 0 (having done nothing) when it cannot get its buffers. */
+/* C[M, N] (row-major, row stride scm) = A[M, K] B[K, N] (A with a unit stride, B of any
+ * strides) on `threads` threads; then, when given, the loop that follows the product in the
+ * program (emit.py's epilogue) on each block of C as soon as the block is done, while it is
+ * in cache. Returns 0 (having done nothing) when it cannot get its buffers. */
 AXON_GEMM_TARGET static int axon_own_sgemm_run(int64_t M, int64_t N, int64_t K, const float *A,
                                              int64_t sam, int64_t sak, const float *B,
                                              int64_t sbk, int64_t sbn, float *C, int64_t scm,
