@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from .lowering import CTYPES, literal
-from .schedule import SPLIT_MIN, contiguous_strides, describe
+from .schedule import SPLIT_MIN, contiguous_strides, describe, multiply_adds, product_sides
 
 __all__ = ["write_source", "threading_mode", "map_statement"]
 
@@ -44,8 +44,8 @@ def threading_mode(plan, threads, can_hold_blas):
         return "shared"
     if not products and not any(item.kind == "callout" for item in plan.items):
         return "free"
-    if can_hold_blas and all(_multiply_adds(plan, item) < SPLIT_MIN
-                             or _longer_side(plan, item) >= SPLIT_WIDTH * threads
+    if can_hold_blas and all(multiply_adds(plan, item) < SPLIT_MIN
+                             or max(product_sides(plan, item)) >= SPLIT_WIDTH * threads
                              for item in products):
         return "held"
     return "shared"
@@ -220,7 +220,7 @@ class _Emitter:
                  f"    const int64_t lo = {dims[0]} * t / n_threads, "
                  f"hi = {dims[0]} * (t + 1) / n_threads;",
                  *(f"    {line}" for line in partials),
-                 *_nest(dims, body, setup=pointers + invariant, outer=("lo", "hi")),
+                 *_nest(dims, body, setup=pointers + invariant, bounds=(("lo", "hi"),)),
                  "    for (int u = 0; u < n_threads; u++) {",
                  "        #pragma omp barrier",
                  "        if (u == t) {",
@@ -300,17 +300,16 @@ class _Emitter:
 
         sa, sb, sc = (batch_strides(a_shape, a_st), batch_strides(b_shape, b_st),
                       batch_strides(c_shape, c_st))
-        call = (f"axon_gemm_{ct}({M}, {N}, {K}, {self._ptr(a.slot)} + {_offset(sa)}, "
-                f"{a_st[-2]}, {a_st[-1]}, {self._ptr(b.slot)} + {_offset(sb)}, "
-                f"{b_st[-2]}, {b_st[-1]}, {self._ptr(c.slot)} + {_offset(sc)}, "
-                f"{c_st[-2]}, {c_st[-1]});")
+        args = (f"{M}, {N}, {K}, {self._ptr(a.slot)} + {_offset(sa)}, {a_st[-2]}, {a_st[-1]}, "
+                f"{self._ptr(b.slot)} + {_offset(sb)}, {b_st[-2]}, {b_st[-1]}, "
+                f"{self._ptr(c.slot)} + {_offset(sc)}, {c_st[-2]}, {c_st[-1]}")
+        call = f"axon_gemm_{ct}({args});"
         self.lines.append("    {")
         if index not in self.plan.epilogues:
             self.lines.extend(_nest(batch, [call], var="b"))
         else:  # runtime.h says whether its own product takes this one (else the BLAS's)
             epilogue = self.plan.items[index + 1]
             name = self._emit_epilogue(index + 1, epilogue)
-            args = call[call.index("(") + 1:call.rindex(")")]
             self.lines.append(f"    if (!axon_gemm_epilogue_{ct}({args}, {name}, arena, io)) {{")
             self.lines.append(f"    {call}")
             self.lines.append(f"    /* item {index + 1}: {describe(self.plan, index + 1)} */")
@@ -331,12 +330,9 @@ class _Emitter:
                            f"{describe(self.plan, index)} */",
                            f"static void {name}(char *arena, void **io, int64_t r0, int64_t r1, "
                            "int64_t c0, int64_t c1)", "{", "    (void)arena, (void)io;",
-                           *(f"    {line}" for line in pointers + invariant),
-                           "    for (int64_t i0 = r0; i0 < r1; i0++) {",
-                           "        #pragma GCC ivdep",
-                           "        for (int64_t i1 = c0; i1 < c1; i1++) {",
-                           *(f"            {line}" for line in body),
-                           "        }", "    }", "}", ""]
+                           *_nest(shape, body, setup=pointers + invariant,
+                                  bounds=(("r0", "r1"), ("c0", "c1"))),
+                           "}", ""]
         self.fused.add(index)
         return name
 
@@ -350,23 +346,7 @@ class _Emitter:
 def _calls_blas(plan, item):
     """Whether a product may run on the BLAS: more than one row, big enough."""
     a = plan.values[item.ops[0].ins[0]]
-    return len(a.shape) > 1 and a.shape[-2] > 1 and _multiply_adds(plan, item) >= BLAS_MIN
-
-
-def _multiply_adds(plan, item):
-    """Multiply-adds of one matrix of a (batched) product."""
-    m, n = _sides(plan, item)
-    return m * n * plan.values[item.ops[0].ins[0]].shape[-1]
-
-
-def _longer_side(plan, item):
-    """The longer of the result's two sides (rows, columns): what a split divides."""
-    return max(_sides(plan, item))
-
-
-def _sides(plan, item):
-    a, b = (plan.values[s] for s in item.ops[0].ins)
-    return (a.shape[-2] if len(a.shape) > 1 else 1), (b.shape[-1] if len(b.shape) > 1 else 1)
+    return len(a.shape) > 1 and a.shape[-2] > 1 and multiply_adds(plan, item) >= BLAS_MIN
 
 
 def map_statement(op, values, reg, type_name=str):
@@ -404,7 +384,7 @@ def _accumulator_type(out):
     return "double" if out.dtype.kind == "f" else "int64_t"
 
 
-def _nest(dims, body, var="i", parallel=False, setup=(), outer=None):
+def _nest(dims, body, var="i", parallel=False, setup=(), bounds=()):
     """``body`` inside one for loop per dimension (variables ``i0``, ``i1``...; ``b0``... for
     the batch loops of products), after the declarations ``setup``. ``parallel``: the outermost
     loop runs in chunks shared between the threads (a one-dimensional loop in chunks of whole
@@ -414,8 +394,8 @@ def _nest(dims, body, var="i", parallel=False, setup=(), outer=None):
     The innermost loop is marked ``ivdep``: GCC honours ``restrict`` on local pointers only in
     part, and past ten pairs of pointers to check at run time it gave up vectorizing (a loop
     of Adam and ``apply_updates``: 7 arrays). The plan makes the promise true: no iteration
-    reads memory another writes (memory.py). ``outer``: the outermost loop's bounds instead of
-    0 and its size (C expressions: one thread's block)."""
+    reads memory another writes (memory.py). ``bounds``: the first loops' ``(start, end)``
+    instead of 0 and their size (C expressions: one thread's block, an epilogue's block)."""
     lines, indent = [], "    "
     if parallel and dims[0] > 1:
         align = 16 if len(dims) == 1 else 1
@@ -435,7 +415,7 @@ def _nest(dims, body, var="i", parallel=False, setup=(), outer=None):
     for d in range(first, len(dims)):
         if d == len(dims) - 1:
             lines.append(f"{indent}#pragma GCC ivdep")
-        start, end = outer if (d == 0 and outer) else (0, dims[d])
+        start, end = bounds[d] if d < len(bounds) else (0, dims[d])
         lines.append(f"{indent}for (int64_t {var}{d} = {start}; {var}{d} < {end}; {var}{d}++) {{")
         indent += "    "
     lines.extend(indent + line for line in body)

@@ -25,7 +25,8 @@ import numpy as np
 
 from .lowering import CTYPES, UNARY, Op, lower
 
-__all__ = ["Plan", "Value", "Item", "schedule", "describe", "contiguous_strides", "SPLIT_MIN"]
+__all__ = ["Plan", "Value", "Item", "schedule", "describe", "contiguous_strides", "SPLIT_MIN",
+           "multiply_adds", "product_sides"]
 
 # multiply-adds: runtime.h's AXON_SPLIT_MIN, from which a product is split between threads
 # (and may take an epilogue); smaller: one thread, unsplit
@@ -350,9 +351,21 @@ def _epilogue_shape(plan, item):
     a, b = (plan.values[s] for s in item.ops[0].ins)
     out = plan.values[item.ops[0].outs[0]]
     if len(a.shape) != 2 or len(b.shape) != 2 or out.dtype != np.float32 or \
-            min(out.shape) < 2 or math.prod(out.shape) * a.shape[1] < SPLIT_MIN:
+            min(out.shape) < 2 or multiply_adds(plan, item) < SPLIT_MIN:
         return None
     return out.shape
+
+
+def multiply_adds(plan, item):
+    """Multiply-adds of one matrix of a (batched) product."""
+    m, n = product_sides(plan, item)
+    return m * n * plan.values[item.ops[0].ins[0]].shape[-1]
+
+
+def product_sides(plan, item):
+    """The result's two sides (rows, columns) of one matrix of a product."""
+    a, b = (plan.values[s] for s in item.ops[0].ins)
+    return (a.shape[-2] if len(a.shape) > 1 else 1), (b.shape[-1] if len(b.shape) > 1 else 1)
 
 
 def _epilogue_of(plan, item, loop):
